@@ -1,0 +1,44 @@
+"""The de-limiter network and loading a trained one from a weight directory."""
+import json
+import os
+
+import torch
+
+from models.conv_tasnet import ARCHITECTURE, ConvTasNetSGI, build_model
+from utils.errors import DelimitError
+
+__all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained"]
+
+
+def load_pretrained(weight_directory, target="all", device="cpu"):
+    """Load `{weight_directory}/{target}.json` (settings) and `{target}.pth` (state_dict).
+
+    Works with the reference's own checkpoint files as well as this project's.
+    Returns the model in eval mode with gradients off, and the json summary as a dict.
+    """
+    json_path = os.path.join(weight_directory, f"{target}.json")
+    pth_path = os.path.join(weight_directory, f"{target}.pth")
+    for path in (json_path, pth_path):
+        if not os.path.isfile(path):
+            raise DelimitError(f"{path}: model file not found")
+    try:
+        with open(json_path) as f:
+            summary = json.load(f)
+        args = summary["args"]
+        architecture = args["model_loss_params"]["architecture"]
+        conv_tasnet_params = args["conv_tasnet_params"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DelimitError(f"{json_path}: not a de-limiter summary ({err!r})") from err
+    if architecture != ARCHITECTURE:
+        raise DelimitError(f"{json_path}: architecture {architecture!r} is not supported, "
+                           f"only {ARCHITECTURE!r}")
+    nb_channels = args.get("data_params", {}).get("nb_channels", 2)
+    model = build_model(conv_tasnet_params, nb_channels=nb_channels)
+    state_dict = torch.load(pth_path, map_location="cpu", weights_only=True)
+    # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
+    state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    model.load_state_dict(state_dict)
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, summary

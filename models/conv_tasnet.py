@@ -1,0 +1,170 @@
+"""Conv-TasNet with sample-wise gain inversion (SGI), the reference's
+"conv_tasnet_mask_on_output" architecture.
+
+The network works on tensors only: 44.1 kHz stereo waveforms in, a gain and the
+de-limited waveform out. Reading, resampling and loudness live in `utils/`.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from asteroid_filterbanks import Decoder, Encoder, FreeFB
+
+ARCHITECTURE = "conv_tasnet_mask_on_output"
+
+
+class GlobalLayerNorm(nn.Module):
+    """gLN: normalise over channels and time together, then a per-channel gain and bias.
+
+    Args:
+        n_channels (int): number of channels C.
+        eps (float): added to the variance, default 1e-8.
+    Shapes: (batch, C, time) -> (batch, C, time).
+    """
+
+    def __init__(self, n_channels, eps=1e-8):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(n_channels))
+        self.beta = nn.Parameter(torch.zeros(n_channels))
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(dim=(1, 2), keepdim=True)
+        var = (x - mean).pow(2).mean(dim=(1, 2), keepdim=True)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        return x * self.gamma[:, None] + self.beta[:, None]
+
+
+class TemporalBlock(nn.Module):
+    """One dilated block of the TCN: 1x1 conv, PReLU, gLN, depthwise conv, PReLU, gLN,
+    then a residual and a skip 1x1 conv.
+
+    Args:
+        bn_chan (int): bottleneck channels (block input and output).
+        hid_chan (int): hidden channels of the depthwise conv.
+        skip_chan (int): skip-connection channels.
+        kernel_size (int): depthwise kernel size, default 3.
+        dilation (int): dilation of the depthwise conv; padding keeps the length.
+    Shapes: (batch, bn_chan, frames) -> residual (batch, bn_chan, frames),
+        skip (batch, skip_chan, frames).
+    """
+
+    def __init__(self, bn_chan, hid_chan, skip_chan, kernel_size=3, dilation=1):
+        super().__init__()
+        padding = (kernel_size - 1) * dilation // 2
+        self.shared_block = nn.Sequential(
+            nn.Conv1d(bn_chan, hid_chan, 1),
+            nn.PReLU(),
+            GlobalLayerNorm(hid_chan),
+            nn.Conv1d(hid_chan, hid_chan, kernel_size, padding=padding,
+                      dilation=dilation, groups=hid_chan),
+            nn.PReLU(),
+            GlobalLayerNorm(hid_chan),
+        )
+        self.res_conv = nn.Conv1d(hid_chan, bn_chan, 1)
+        self.skip_conv = nn.Conv1d(hid_chan, skip_chan, 1)
+
+    def forward(self, x):
+        hidden = self.shared_block(x)
+        return self.res_conv(hidden), self.skip_conv(hidden)
+
+
+class TDConvNet(nn.Module):
+    """The masker: gLN + bottleneck, `n_repeats` x `n_blocks` dilated blocks whose skips
+    are summed, then PReLU, a 1x1 conv to `out_chan` and the mask activation.
+
+    Shapes: (batch, in_chan, frames) -> (batch, out_chan, frames).
+    """
+
+    def __init__(self, in_chan, out_chan, n_blocks=5, n_repeats=2, bn_chan=128,
+                 hid_chan=512, skip_chan=128, conv_kernel_size=3, mask_act="relu"):
+        super().__init__()
+        self.bottleneck = nn.Sequential(GlobalLayerNorm(in_chan), nn.Conv1d(in_chan, bn_chan, 1))
+        self.TCN = nn.ModuleList(
+            TemporalBlock(bn_chan, hid_chan, skip_chan, conv_kernel_size, dilation=2 ** b)
+            for _ in range(n_repeats)
+            for b in range(n_blocks)
+        )
+        self.mask_net = nn.Sequential(nn.PReLU(), nn.Conv1d(skip_chan, out_chan, 1))
+        self.mask_act = _activation(mask_act)
+
+    def forward(self, x):
+        x = self.bottleneck(x)
+        skip_sum = 0.0
+        for block in self.TCN:
+            residual, skip = block(x)
+            x = x + residual
+            skip_sum = skip_sum + skip
+        return self.mask_act(self.mask_net(skip_sum))
+
+
+def _activation(name):
+    activations = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "linear": nn.Identity(),
+                   None: nn.Identity()}
+    if name not in activations:
+        raise ValueError(f"unknown activation {name!r}; choose one of relu, sigmoid, linear")
+    return activations[name]
+
+
+class ConvTasNetSGI(nn.Module):
+    """Conv-TasNet that predicts one gain per sample and applies it to its input.
+
+    Args:
+        n_filters (int): encoder/decoder filters, default 512.
+        kernel_size (int): filter length in samples, default 128.
+        stride (int): hop in samples, default 64.
+        n_blocks, n_repeats, bn_chan, hid_chan, skip_chan: TCN sizes (5, 2, 128, 512, 128).
+        nb_channels (int): audio channels, default 2; their features are stacked.
+        encoder_activation (str): after the encoder, default "relu".
+        mask_act (str): after the masker, default "relu".
+        decoder_activation (str): turns the decoder output into a gain, default "sigmoid".
+    Shapes: forward((batch, nb_channels, time)) -> gain (batch, 1, time),
+        output (batch, nb_channels, time) = input * gain.
+    """
+
+    def __init__(self, n_filters=512, kernel_size=128, stride=64, n_blocks=5, n_repeats=2,
+                 bn_chan=128, hid_chan=512, skip_chan=128, nb_channels=2,
+                 encoder_activation="relu", mask_act="relu", decoder_activation="sigmoid",
+                 conv_kernel_size=3):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.nb_channels = nb_channels
+        self.encoder = Encoder(FreeFB(n_filters, kernel_size, stride=stride))
+        self.encoder_activation = _activation(encoder_activation)
+        self.masker = TDConvNet(nb_channels * n_filters, n_filters, n_blocks, n_repeats,
+                                bn_chan, hid_chan, skip_chan, conv_kernel_size, mask_act)
+        self.decoder = Decoder(FreeFB(n_filters, kernel_size, stride=stride))
+        self.decoder_activation = _activation(decoder_activation)
+
+    def padded_length(self, length):
+        """The smallest length >= `length` that the encoder's frames cover exactly."""
+        if length <= self.kernel_size:
+            return self.kernel_size
+        n_hops = -(-(length - self.kernel_size) // self.stride)
+        return self.kernel_size + n_hops * self.stride
+
+    def forward(self, audio):
+        length = audio.shape[-1]
+        # Unlike the reference (which zero-pads the decoder output, leaving a gain of 0.5
+        # on the last samples), pad the input so the frames reach the very last sample.
+        padded = F.pad(audio, (0, self.padded_length(length) - length))
+        features = self.encoder_activation(self.encoder(padded))  # (batch, ch, filters, frames)
+        features = features.flatten(1, 2)  # channel-major: left's filters, then right's
+        gain = self.decoder(self.masker(features))[..., :length]  # (batch, 1, time)
+        gain = self.decoder_activation(gain)
+        return gain, audio * gain
+
+
+def build_model(conv_tasnet_params, nb_channels=2):
+    """A ConvTasNetSGI from a config's `conv_tasnet_params` group (reference keys)."""
+    params = dict(conv_tasnet_params)
+    norm_type = params.pop("norm_type", None)
+    if norm_type not in (None, {}, "", "gLN"):
+        raise ValueError(f"conv_tasnet_params.norm_type {norm_type!r}: only gLN is supported")
+    known = {"n_filters", "kernel_size", "stride", "n_blocks", "n_repeats", "bn_chan",
+             "hid_chan", "skip_chan", "encoder_activation", "mask_act", "decoder_activation",
+             "conv_kernel_size"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown conv_tasnet_params key(s): {', '.join(unknown)}")
+    return ConvTasNetSGI(nb_channels=nb_channels, **params)
