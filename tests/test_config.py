@@ -1,0 +1,70 @@
+import os
+
+import pytest
+
+from utils.config import CONFIG_DIR, defaults, load_config
+from utils.errors import DelimitError
+
+
+@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")))
+def test_every_shipped_config_loads(name):
+    config = load_config(name)
+    assert config["model_loss_params"]["architecture"] == "conv_tasnet_mask_on_output"
+
+
+def test_reference_config_keeps_the_reference_settings():
+    config = load_config("delimit_6_s")
+    assert config["hyperparams"]["lr"] == 3e-5
+    assert config["hyperparams"]["batch_size"] == 8
+    assert config["data_params"]["seq_dur"] == 4.0
+    assert config["conv_tasnet_params"]["hid_chan"] == 512
+    assert config["sys_params"]["seed"] == 777
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    config = load_config("delimit_6_s", ["hyperparams.lr=1e-4", "hyperparams.ema=true",
+                                         "dir_params.ozone_root=null", "hyperparams.batch_size=2"])
+    assert config["hyperparams"]["lr"] == pytest.approx(1e-4)
+    assert config["hyperparams"]["ema"] is True
+    assert config["dir_params"]["ozone_root"] is None
+    assert config["hyperparams"]["batch_size"] == 2
+
+
+@pytest.mark.parametrize("override, message", [
+    ("hyperparams.lrr=1", "unknown key hyperparams.lrr"),
+    ("hyperparamz.lr=1", "unknown group"),
+    ("hyperparams.lr=fast", "hyperparams.lr: expected"),
+    ("hyperparams.batch_size=2.5", "hyperparams.batch_size: expected int"),
+    ("hyperparams.ema=1", "hyperparams.ema: expected bool"),
+    ("hyperparams.min_lr=1", "must be below hyperparams.lr"),
+    ("model_loss_params.train_loss_func=[l1]", "train_loss_func"),
+    ("lr=1", "expected group.key=value"),
+])
+def test_bad_keys_and_types_are_clear_errors(override, message):
+    with pytest.raises(DelimitError, match=message):
+        load_config("delimit_6_s", [override])
+
+
+def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("hyperparams:\n  learning_rate: 0.1\n")
+    with pytest.raises(DelimitError, match="bad.yaml: unknown key hyperparams.learning_rate"):
+        load_config(str(path))
+
+
+def test_missing_config_is_a_clear_error():
+    with pytest.raises(DelimitError, match="no such config"):
+        load_config("does_not_exist")
+
+
+def test_defaults_cover_the_reference_json_args():
+    import json
+
+    from tests.conftest import SPEC_DIR
+
+    with open(os.path.join(SPEC_DIR, "reference_all.json")) as f:
+        args = json.load(f)["args"]
+    known = defaults()
+    for group, keys in args.items():
+        if isinstance(keys, dict) and group in known:
+            assert set(keys) <= set(known[group]), group

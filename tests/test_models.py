@@ -1,0 +1,119 @@
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from models import build_model, load_pretrained
+from tests.conftest import SPEC_DIR
+from utils.errors import DelimitError
+
+SMALL = dict(n_filters=32, kernel_size=16, stride=8, n_blocks=2, n_repeats=1, bn_chan=16,
+             hid_chan=32, skip_chan=16)
+
+
+def reference_args():
+    with open(os.path.join(SPEC_DIR, "reference_all.json")) as f:
+        return json.load(f)["args"]
+
+
+def test_state_dict_matches_the_reference_checkpoint_exactly():
+    model = build_model(reference_args()["conv_tasnet_params"])
+    expected = {}
+    with open(os.path.join(SPEC_DIR, "official_state_dict.tsv")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            key, shape = line.rstrip("\n").split("\t")
+            expected[key] = tuple(int(n) for n in shape.split(","))
+    actual = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert len(expected) == 149
+    assert actual == expected
+    assert sum(p.numel() for p in model.parameters()) == 2_345_109
+
+
+@pytest.mark.parametrize("length", [1, 7, 127, 128, 129, 1000, 4410])
+def test_gain_is_per_sample_in_unit_interval_and_applied_to_both_channels(length):
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    audio = torch.randn(3, 2, length)
+    with torch.no_grad():
+        gain, output = model(audio)
+    assert gain.shape == (3, 1, length)
+    assert output.shape == (3, 2, length)
+    assert torch.all(gain > 0) and torch.all(gain < 1)
+    torch.testing.assert_close(output, audio * gain)
+
+
+def test_gain_reaches_the_last_samples():
+    # The reference left the last (T - 128) % 64 samples at sigmoid(0) = 0.5; the model
+    # pads its input instead so that the learned gain covers every sample.
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.fill_(1.0)  # make the decoder output clearly non-zero everywhere
+        gain, _ = model(torch.rand(1, 2, 1003) + 0.5)
+    assert not torch.any(torch.isclose(gain[..., -5:], torch.tensor(0.5)))
+
+
+def test_channels_are_stacked_channel_major():
+    # Swapping left and right changes the prediction: the masker sees which channel is which.
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    audio = torch.randn(1, 2, 2000)
+    with torch.no_grad():
+        gain, _ = model(audio)
+        swapped, _ = model(audio.flip(1))
+    assert not torch.allclose(gain, swapped)
+
+
+def _write_weight_dir(directory, args, state_dict):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "all.json"), "w") as f:
+        json.dump({"args": args, "best_loss": -1.0}, f)
+    torch.save(state_dict, os.path.join(directory, "all.pth"))
+
+
+def test_reference_format_checkpoint_loads_and_predicts_the_same(tmp_path):
+    args = reference_args()  # the reference's own all.json args, unchanged
+    torch.manual_seed(1)
+    model = build_model(args["conv_tasnet_params"]).eval()
+    _write_weight_dir(tmp_path / "weight", args, model.state_dict())
+    loaded, summary = load_pretrained(str(tmp_path / "weight"))
+    assert summary["best_loss"] == -1.0
+    audio = torch.randn(1, 2, 3000)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(audio)[0], model(audio)[0])
+    assert not any(p.requires_grad for p in loaded.parameters())
+    assert not loaded.training
+
+
+def test_ddp_prefixed_state_dict_loads(tmp_path):
+    args = reference_args()
+    args["conv_tasnet_params"] = dict(SMALL)
+    model = build_model(SMALL)
+    _write_weight_dir(tmp_path, args, {f"module.{k}": v for k, v in model.state_dict().items()})
+    loaded, _ = load_pretrained(str(tmp_path))
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+def test_missing_or_wrong_weight_files_are_user_errors(tmp_path):
+    with pytest.raises(DelimitError, match="all.json"):
+        load_pretrained(str(tmp_path))
+    args = reference_args()
+    args["model_loss_params"]["architecture"] = "something_else"
+    _write_weight_dir(tmp_path, args, {})
+    with pytest.raises(DelimitError, match="architecture"):
+        load_pretrained(str(tmp_path))
+    with open(tmp_path / "all.json", "w") as f:
+        f.write("{not json")
+    with pytest.raises(DelimitError, match="not a de-limiter summary"):
+        load_pretrained(str(tmp_path))
+
+
+def test_unknown_model_keys_are_refused():
+    with pytest.raises(ValueError, match="unknown conv_tasnet_params"):
+        build_model(dict(SMALL, n_filterz=3))

@@ -1,0 +1,239 @@
+"""Training configs: YAML files of the reference's groups and keys, command-line overrides,
+and one validation pass at start-up.
+
+A config is a nested dict `{group: {key: value}}`. Every key the project knows is listed in
+SCHEMA with its type(s) and default; a YAML file may leave keys out (they take the default)
+but may not name a key that is not here, and every value must have one of the listed types.
+"""
+import os
+
+import yaml
+
+from utils.errors import DelimitError
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+NUM = (int, float)
+OPT_STR = (str, type(None))
+OPT_NUM = (int, float, type(None))
+
+# group -> key -> (allowed types, default). Keys marked "project" are this project's additions.
+SCHEMA = {
+    "wandb_params": {
+        "use_wandb": (bool, False),
+        "entity": (OPT_STR, None),
+        "project": (str, "delimit"),
+        "rerun_id": (OPT_STR, None),
+        "sweep": (bool, False),
+    },
+    "sys_params": {
+        "nb_workers": (int, 4),
+        "seed": (int, 777),
+        "n_nodes": (int, 1),
+        "port": ((int, str, type(None)), None),
+        "rank": (int, 0),
+        "world_size": (int, 1),
+        "device": (str, "auto"),  # project: auto | cpu | cuda
+        "num_threads": ((int, type(None)), None),  # project: torch CPU threads per process
+    },
+    "task_params": {
+        "target": (str, "all"),
+        "train": (bool, True),
+        "dataset": (str, "delimit"),
+        "bleeding_nsrcs": ((int, type(None)), None),
+    },
+    "dir_params": {
+        "root": (str, "./data/stems"),
+        "output_directory": (str, "./results"),
+        "exp_name": (str, "delimit"),
+        "resume": ((bool, str, type(None)), None),
+        "continual_train": (bool, False),
+        "delimit_valid_root": (OPT_STR, None),
+        "delimit_valid_L_root": (OPT_STR, None),
+        "ozone_root": (OPT_STR, None),
+        "pretrained_classifier": (OPT_STR, None),
+    },
+    "hyperparams": {
+        "batch_size": (int, 8),
+        "epochs": (int, 200),
+        "optimizer": (str, "adamw"),
+        "weight_decay": (NUM, 0.01),
+        "lr": (NUM, 3e-5),
+        "lr_decay_gamma": (NUM, 0.5),
+        "lr_decay_patience": (int, 15),
+        "lr_scheduler": (OPT_STR, "step_lr"),
+        "min_lr": (OPT_NUM, None),  # project: plateau floor; default lr / 100 (the reference's was above lr)
+        "patience": (int, 50),
+        "gradient_clip": (OPT_NUM, 5.0),
+        "ema": (bool, False),
+        "ema_decay": (NUM, 0.999),  # project
+        "log_every": (int, 50),  # project: a log line every N steps
+        "checkpoint_every": (int, 0),  # project: also checkpoint every N steps (0: per epoch only)
+        "max_hours": (OPT_NUM, None),  # project: stop cleanly after this much wall time
+    },
+    "data_params": {
+        "nfft": (int, 4096),
+        "nhop": (int, 1024),
+        "nb_channels": (int, 2),
+        "sample_rate": (int, 44100),
+        "seq_dur": (NUM, 4.0),
+        "samples_per_track": (int, 128),
+        "limitaug_method": (OPT_STR, "ozone"),
+        "limitaug_mode": (OPT_STR, None),
+        "limitaug_custom_target_lufs": (OPT_NUM, None),
+        "limitaug_custom_target_lufs_std": (OPT_NUM, None),
+        "target_limitaug_mode": (OPT_STR, None),
+        "target_limitaug_custom_target_lufs": (OPT_NUM, None),
+        "target_limitaug_custom_target_lufs_std": (OPT_NUM, None),
+        "custom_limiter_attack_range": ((list, type(None)), None),
+        "custom_limiter_release_range": ((list, type(None)), None),
+        "target_loudnorm_lufs": (NUM, -14.0),
+        "random_mix": (bool, True),
+        "use_fixed": (NUM, 0.019),
+        "singleset_num_frames": ((int, type(None)), None),
+        "limiter_variety": (str, "wide"),  # project: wide | reference
+        "n_valid_songs": (int, 14),  # project: held-out songs of a generated stem folder
+        "valid_max_seconds": (OPT_NUM, None),  # project: validate on the first N s of each song
+        # project: {n_songs, seconds, seed}: generate dir_params.root with prepro.make_stems if missing
+        "generate_stems": ((dict, type(None)), None),
+    },
+    "model_loss_params": {
+        "architecture": (str, "conv_tasnet_mask_on_output"),
+        "train_loss_func": (list, ["si_sdr"]),
+        "train_loss_scales": (list, [1.0]),
+        "valid_loss_func": (list, ["si_sdr"]),
+        "valid_loss_scales": (list, [1.0]),
+        "efficient_mixit_threshold": (OPT_NUM, None),
+    },
+    "conv_tasnet_params": {
+        "encoder_activation": (str, "relu"),
+        "n_filters": (int, 512),
+        "kernel_size": (int, 128),
+        "stride": (int, 64),
+        "n_blocks": (int, 5),
+        "n_repeats": (int, 2),
+        "bn_chan": (int, 128),
+        "hid_chan": (int, 512),
+        "skip_chan": (int, 128),
+        "mask_act": (str, "relu"),
+        "decoder_activation": (str, "sigmoid"),
+        "norm_type": ((str, dict, type(None)), "gLN"),
+    },
+}
+
+LOSSES = ("si_sdr", "mrstft")
+
+
+def _type_name(types):
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_type(where, value, types):
+    types = types if isinstance(types, tuple) else (types,)
+    # bool is an int in Python: do not let True pass as a number, nor 1 as a bool.
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    elif isinstance(value, int) and not isinstance(value, bool) and bool in types and int not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        raise DelimitError(f"{where}: expected {_type_name(types)}, got {value!r}")
+
+
+def defaults():
+    """A config holding every key at its default."""
+    return {g: {k: (list(d) if isinstance(d, list) else d) for k, (_, d) in keys.items()}
+            for g, keys in SCHEMA.items()}
+
+
+def merge(config, overrides, source):
+    """Copy `overrides` ({group: {key: value}}) into `config`, refusing unknown keys."""
+    if not isinstance(overrides, dict):
+        raise DelimitError(f"{source}: expected a mapping of groups, got {type(overrides).__name__}")
+    for group, keys in overrides.items():
+        if group not in SCHEMA:
+            raise DelimitError(f"{source}: unknown group {group!r} (known: {', '.join(SCHEMA)})")
+        if not isinstance(keys, dict):
+            raise DelimitError(f"{source}: group {group!r} must be a mapping")
+        for key, value in keys.items():
+            if key not in SCHEMA[group]:
+                raise DelimitError(f"{source}: unknown key {group}.{key}")
+            config[group][key] = value
+    return config
+
+
+def parse_override(text):
+    """'group.key=value' -> {group: {key: value}}, the value parsed as YAML (1e-4, true, null, [a])."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise DelimitError(f"override {text!r}: expected group.key=value")
+    name, raw = text.split("=", 1)
+    group, key = name.split(".", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError as err:
+        raise DelimitError(f"override {text!r}: value is not valid YAML ({err})") from err
+    return {group: {key: value}}
+
+
+def validate(config):
+    """Check types and the few relations between keys; raise DelimitError on the first problem."""
+    for group, keys in SCHEMA.items():
+        for key, (types, _) in keys.items():
+            value = config[group][key]
+            # YAML reads 1e-4 as a string when written without a dot; accept numeric strings.
+            if isinstance(value, str) and float in (types if isinstance(types, tuple) else (types,)):
+                try:
+                    value = config[group][key] = float(value)
+                except ValueError:
+                    pass
+            _check_type(f"{group}.{key}", value, types)
+    hp, mlp = config["hyperparams"], config["model_loss_params"]
+    for prefix in ("train", "valid"):
+        funcs, scales = mlp[f"{prefix}_loss_func"], mlp[f"{prefix}_loss_scales"]
+        unknown = [f for f in funcs if f not in LOSSES]
+        if unknown or not funcs:
+            raise DelimitError(f"model_loss_params.{prefix}_loss_func: {funcs!r}; "
+                               f"choose from {', '.join(LOSSES)}")
+        if len(scales) != len(funcs):
+            raise DelimitError(f"model_loss_params.{prefix}_loss_scales: one scale per loss expected")
+    if hp["optimizer"] not in ("adamw", "adam"):
+        raise DelimitError(f"hyperparams.optimizer: {hp['optimizer']!r}; choose adamw or adam")
+    if hp["lr_scheduler"] not in (None, "step_lr", "plateau", "none"):
+        raise DelimitError(f"hyperparams.lr_scheduler: {hp['lr_scheduler']!r}; "
+                           "choose step_lr (the reference's plateau scheduler), plateau or none")
+    if hp["min_lr"] is not None and hp["min_lr"] >= hp["lr"]:
+        raise DelimitError(f"hyperparams.min_lr ({hp['min_lr']}) must be below hyperparams.lr "
+                           f"({hp['lr']}), or the scheduler never acts")
+    for key in ("batch_size", "epochs"):
+        if hp[key] < 1:
+            raise DelimitError(f"hyperparams.{key}: must be at least 1")
+    if config["data_params"]["seq_dur"] <= 0:
+        raise DelimitError("data_params.seq_dur: must be positive")
+    if config["sys_params"]["device"] not in ("auto", "cpu", "cuda"):
+        raise DelimitError("sys_params.device: choose auto, cpu or cuda")
+    if config["data_params"]["limiter_variety"] not in ("wide", "reference"):
+        raise DelimitError("data_params.limiter_variety: choose wide or reference")
+    spec = config["data_params"]["generate_stems"]
+    if spec is not None and sorted(spec) != ["n_songs", "seconds", "seed"]:
+        raise DelimitError("data_params.generate_stems: expected the keys n_songs, seconds, seed")
+    return config
+
+
+def load_config(name_or_path, overrides=()):
+    """Load `configs/{name}.yaml` (or a path), apply 'group.key=value' overrides, validate."""
+    path = name_or_path
+    if not os.path.isfile(path):
+        path = os.path.join(CONFIG_DIR, f"{name_or_path}.yaml")
+    if not os.path.isfile(path):
+        raise DelimitError(f"{name_or_path}: no such config (looked for {path})")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DelimitError(f"{path}: cannot read config ({err})") from err
+    config = merge(defaults(), data, path)
+    for text in overrides:
+        merge(config, parse_override(text), f"override {text!r}")
+    return validate(config)
