@@ -1,0 +1,133 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import main_ddp
+from models import build_model, load_pretrained
+from tests.conftest import REPO
+from utils.config import load_config
+
+SMALL_MODEL = ["conv_tasnet_params.n_filters=64", "conv_tasnet_params.hid_chan=64",
+               "conv_tasnet_params.bn_chan=32", "conv_tasnet_params.skip_chan=32"]
+
+
+@pytest.fixture(scope="module")
+def stems(tmp_path_factory):
+    """A tiny stem folder shared by the tests of this module (generated once)."""
+    from prepro.make_stems import make_stems
+
+    root = str(tmp_path_factory.mktemp("stems"))
+    make_stems(root, n_songs=4, seconds=4, seed=1)
+    return root
+
+
+def smoke_overrides(stems, out, *extra):
+    return [f"dir_params.root={stems}", f"dir_params.output_directory={out}", *extra]
+
+
+def checkpoint_dir(out, exp="smoke"):
+    return os.path.join(out, "checkpoint", exp)
+
+
+def test_smoke_training_writes_reference_format_checkpoints(stems, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = str(tmp_path / "out")
+    code = main_ddp.main(["--config=smoke", *smoke_overrides(stems, out, "wandb_params.use_wandb=true")])
+    assert code == 0
+    folder = checkpoint_dir(out)
+    for name in ("all.chkpnt", "all.pth", "all.json", "loss_curve.png"):
+        assert os.path.getsize(os.path.join(folder, name)) > 0, name
+    with open(os.path.join(folder, "all.json")) as f:
+        summary = json.load(f)
+    for key in ("args", "best_epoch", "best_loss", "epochs_trained", "num_bad_epochs",
+                "train_loss_history", "valid_loss_history", "train_time_history"):
+        assert key in summary
+    assert summary["epochs_trained"] == 2
+    assert len(summary["valid_loss_history"]) == 2
+    assert all(map(lambda v: v == v and abs(v) < 1e3, summary["train_loss_history"]))
+    assert summary["args"]["conv_tasnet_params"]["n_filters"] == 512  # the reference's model
+    chkpnt = torch.load(os.path.join(folder, "all.chkpnt"), weights_only=False)
+    assert {"epoch", "state_dict", "best_loss", "optimizer", "scheduler"} <= set(chkpnt)
+    model, _ = load_pretrained(folder)  # all.pth + all.json load like the shipped weight
+    assert sum(p.numel() for p in model.parameters()) == 2_345_109
+    # wandb ran offline (no account, no network) and did not stop training
+    assert any(name.startswith("offline-run") for name in os.listdir(os.path.join(folder, "wandb")))
+
+
+def test_training_changes_the_weights_and_lowers_the_loss(stems, tmp_path):
+    config = load_config("smoke", smoke_overrides(
+        stems, str(tmp_path), *SMALL_MODEL, "hyperparams.epochs=4", "hyperparams.lr=3e-3"))
+    torch.manual_seed(777)
+    initial = build_model(config["conv_tasnet_params"]).state_dict()
+    model, state = main_ddp.train(config)
+    assert any(not torch.equal(initial[k], v) for k, v in model.state_dict().items())
+    history = state["train_loss_history"]
+    assert min(history[1:]) < history[0]
+
+
+def test_bad_config_fails_before_anything_starts(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main_ddp.main(["--config=smoke", f"dir_params.output_directory={out}", "hyperparams.lr=fast"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: hyperparams.lr: expected int or float, got 'fast'"]
+    assert not out.exists()
+
+
+def _run(args, **kwargs):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(stems, tmp_path):
+    common = [*SMALL_MODEL, "hyperparams.epochs=3", "hyperparams.checkpoint_every=1",
+              "sys_params.num_threads=1"]
+    # Uninterrupted reference run.
+    config = load_config("smoke", smoke_overrides(stems, str(tmp_path / "a"), *common))
+    torch.set_num_threads(1)
+    uninterrupted, state = main_ddp.train(config)
+    total_steps = state["global_step"]
+    # The same run, killed with SIGKILL once it has written a checkpoint...
+    out_b = str(tmp_path / "b")
+    chkpnt = os.path.join(checkpoint_dir(out_b), "all.chkpnt")
+    process = _run(["-m", "main_ddp", "--config=smoke", *smoke_overrides(stems, out_b, *common)])
+    deadline = time.time() + 120
+    while not os.path.exists(chkpnt) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(chkpnt, weights_only=False)["train_state"]["global_step"]
+    assert 0 < killed_at < total_steps, "the run was not interrupted part-way"
+    # ... then resumed: it continues from its checkpoint and ends where the other run ended.
+    resumed, state_b = main_ddp.train(load_config("smoke", smoke_overrides(
+        stems, out_b, *common, "dir_params.resume=true")))
+    assert state_b["global_step"] == total_steps
+    assert state_b["epochs_trained"] == 3
+    for key, value in uninterrupted.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_torchrun_two_cpu_processes_keep_identical_weights(stems, tmp_path):
+    out = tmp_path / "ddp"
+    out.mkdir()
+    process = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    os.path.join("tests", "ddp_worker.py"), str(out), "smoke",
+                    *smoke_overrides(stems, str(out), *SMALL_MODEL, "sys_params.num_threads=1")])
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    rank0 = torch.load(out / "rank0.pt", weights_only=False)
+    rank1 = torch.load(out / "rank1.pt", weights_only=False)
+    assert rank0["global_step"] == rank1["global_step"] > 0
+    for key, value in rank0["state_dict"].items():
+        assert torch.equal(rank1["state_dict"][key], value), key
+    with open(os.path.join(checkpoint_dir(str(out)), "all.json")) as f:
+        assert json.load(f)["args"]["sys_params"]["world_size"] == 2

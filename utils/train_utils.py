@@ -1,0 +1,147 @@
+"""Pieces of the training loop that are not the loop itself: checkpoint files, EMA,
+the run summary (all.json), the loss-curve plot and an optional wandb logger."""
+import copy
+import json
+import os
+import tempfile
+import warnings
+
+import torch
+
+from utils.errors import DelimitError
+
+
+def atomic_torch_save(obj, path):
+    """torch.save to a temp file beside `path`, then rename: a kill never leaves half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_json_save(obj, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=4)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def resolve_resume_path(resume, checkpoint_dir, target):
+    """`dir_params.resume`: true -> this run's own checkpoint; a folder or a .chkpnt path.
+    Returns the checkpoint file to load, or None when there is nothing to resume."""
+    if resume in (None, False, ""):
+        return None
+    if resume is True:
+        path = os.path.join(checkpoint_dir, f"{target}.chkpnt")
+        return path if os.path.isfile(path) else None  # nothing saved yet: start fresh
+    path = resume if resume.endswith(".chkpnt") else os.path.join(resume, f"{target}.chkpnt")
+    if not os.path.isfile(path):
+        raise DelimitError(f"{path}: dir_params.resume names no checkpoint file")
+    return path
+
+
+class EMA:
+    """Exponential moving average of a model's weights, kept in a copy of the model."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        for shadow, live in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if shadow.dtype.is_floating_point:
+                shadow.lerp_(live.detach(), 1.0 - self.decay)
+            else:
+                shadow.copy_(live)
+
+
+def run_summary(config, checkpoint_dir, state, world_size):
+    """The reference's all.json keys (plus a few of this project's, which readers ignore)."""
+    args = copy.deepcopy(config)
+    args["sys_params"]["world_size"] = world_size
+    args.update(gpu=0 if torch.cuda.is_available() else None, ngpus_per_node=world_size,
+                output=checkpoint_dir, resume=config["dir_params"]["resume"],
+                sample_rate=config["data_params"]["sample_rate"])
+    keys = ("best_epoch", "best_loss", "epochs_trained", "num_bad_epochs", "train_loss_history",
+            "valid_loss_history", "train_time_history", "valid_si_sdr_history",
+            "valid_input_si_sdr_history", "global_step")
+    return {"args": args, **{k: state[k] for k in keys}}
+
+
+def plot_loss_curve(state, path):
+    """PNG of the per-epoch training and validation loss, and validation SI-SDR."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_sdr) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = range(1, len(state["train_loss_history"]) + 1)
+    ax_loss.plot(epochs, state["train_loss_history"], label="train")
+    ax_loss.plot(epochs, state["valid_loss_history"], label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss (negative SI-SDR, dB)", title="Loss")
+    ax_loss.legend()
+    ax_sdr.plot(epochs, state["valid_si_sdr_history"], label="de-limited output")
+    ax_sdr.plot(epochs, state["valid_input_si_sdr_history"], "--", label="limited input")
+    ax_sdr.set(xlabel="epoch", ylabel="SI-SDR vs. unlimited (dB)", title="Validation SI-SDR")
+    ax_sdr.legend()
+    for ax in (ax_loss, ax_sdr):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+class WandbLogger:
+    """wandb when asked for; offline unless an API key is configured; never fatal."""
+
+    def __init__(self, config, checkpoint_dir):
+        self.run = None
+        params = config["wandb_params"]
+        if not params["use_wandb"]:
+            return
+        try:
+            import wandb
+
+            has_key = bool(os.environ.get("WANDB_API_KEY")) or os.path.isfile(
+                os.path.expanduser("~/.netrc"))
+            mode = os.environ.get("WANDB_MODE") or ("online" if has_key else "offline")
+            self.run = wandb.init(
+                project=params["project"], entity=params["entity"], config=config,
+                name=config["dir_params"]["exp_name"], id=params["rerun_id"], resume="allow",
+                dir=checkpoint_dir, mode=mode, settings=wandb.Settings(init_timeout=60))
+        except Exception as err:  # logging must never stop training
+            warnings.warn(f"wandb disabled: {err}")
+            self.run = None
+
+    def log(self, values, step):
+        if self.run is not None:
+            try:
+                self.run.log(values, step=step)
+            except Exception as err:
+                warnings.warn(f"wandb log failed, disabling it: {err}")
+                self.run = None
+
+    def finish(self):
+        if self.run is not None:
+            try:
+                self.run.finish()
+            except Exception:
+                pass
