@@ -182,9 +182,11 @@ def test_maximize_to_loudness_edges():
     # Already louder than the target: no drive, just the ceiling.
     _, _, threshold_db = maximize_to_loudness(audio, SR, integrated_loudness(audio, SR) - 10)
     assert threshold_db == 0.0
-    # Unreachable: the most drive is returned, no crash.
+    # Unreachable: the closest (loudest) run is returned, no crash.
     limited, _, threshold_db = maximize_to_loudness(audio, SR, 5.0, min_threshold_db=-20.0)
-    assert threshold_db == -20.0 and np.abs(limited).max() <= 10 ** (-0.1 / 20)
+    assert -20.0 <= threshold_db < -10.0 and np.abs(limited).max() <= 10 ** (-0.1 / 20)
+    plain, _ = limit(audio, SR, threshold_db=-10.0)
+    assert integrated_loudness(limited, SR) > integrated_loudness(plain, SR)
     # Silence: unchanged, threshold 0.
     silent = np.zeros((2, 1000))
     limited, gain, threshold_db = maximize_to_loudness(silent, SR, -8.0)
