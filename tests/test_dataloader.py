@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dataloader import OnTheFlyDataset, ValidDataset, build_datasets
+from dataloader import MusdbXLTrainDataset, OnTheFlyDataset, ValidDataset, build_datasets
 from tests.test_mixing import SR, write_stems
 from utils.config import defaults
 from utils.errors import DelimitError
@@ -124,3 +124,100 @@ def test_build_datasets_on_the_fly_from_config(stems):
     loader = torch.utils.data.DataLoader(train, batch_size=2, num_workers=0)
     limited, target = next(iter(loader))
     assert limited.shape == target.shape == (2, 2, N)
+
+
+@pytest.fixture(scope="module")
+def xl(tmp_path_factory):
+    """A tiny musdb-XL-train (7 segments of 1 s, 3 fixed songs) and its rebuilt wavs."""
+    from prepro.save_musdb_XL_train_wave import main as rebuild
+    from tests.test_make_musdb_XL_train import make_small_dataset
+
+    base = str(tmp_path_factory.mktemp("xl"))
+    root, npy_root, _ = make_small_dataset(base)
+    wav_root = os.path.join(base, "wav")
+    assert rebuild(["--root", root, "--musdb_XL_train_npy_root", npy_root,
+                    "--output", wav_root]) == 0
+    return root, npy_root, wav_root
+
+
+def musdb_xl(xl, **kwargs):
+    root, npy_root, _ = xl
+    kwargs = {"seq_dur": 1.0, "samples_per_track": 4, "n_valid": 1, **kwargs}
+    return MusdbXLTrainDataset(root, npy_root, **kwargs)
+
+
+def test_musdb_xl_items_from_ratio_equal_rebuilt_wavs(xl):
+    from_ratio = musdb_xl(xl, use_fixed=0.3)
+    from_wav = musdb_xl(xl, use_fixed=0.3, from_ratio=False, wav_root=xl[2])
+    assert len(from_ratio) == 4 * 3 and from_ratio.fixed_songs == ["song_00", "song_01", "song_02"]
+    for index in range(len(from_ratio)):
+        (limited, target), (limited_wav, target_wav) = from_ratio[index], from_wav[index]
+        assert limited.shape == target.shape == (2, SR) and limited.dtype == torch.float32
+        assert torch.equal(target, target_wav)
+        # the wavs hold the same samples rounded to 16 bits
+        assert (limited - limited_wav).abs().max() <= 2.0 ** -16 + 1e-7
+        assert abs(integrated_loudness(target.numpy(), SR) - -14.0) < 0.1
+
+
+def test_musdb_xl_item_is_the_stored_segment_and_its_mix(xl):
+    from utils.mixing import apply_ratio, load_ratio, mix_from_row
+
+    root, npy_root, _ = xl
+    dataset = musdb_xl(xl, use_fixed=0.0)
+    segment = dataset.segment_for(0, 2)
+    row = dataset.row(segment)
+    mix = mix_from_row(root, row, 1.0, SR)
+    ratio = load_ratio(os.path.join(npy_root, "np_ratio", "ozone_train_random",
+                                    f"{row['song_name']}.npy"))
+    limited, target = dataset[2]
+    np.testing.assert_array_equal(limited.numpy(), apply_ratio(mix, ratio))
+    gain = target.numpy()[mix != 0] / mix[mix != 0]
+    np.testing.assert_allclose(gain, gain[0], rtol=1e-5)  # target = mix * one gain
+
+
+def test_musdb_xl_deterministic_and_visits_every_segment(xl):
+    dataset = musdb_xl(xl)
+    first = dataset[3]
+    assert all(torch.equal(a, b) for a, b in zip(first, musdb_xl(xl)[3]))
+    assert not torch.equal(dataset[4][1], first[1])
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[3][1], first[1])
+    # consecutive positions of the (seed)-permutation sequence: all 7 segments before a repeat
+    visited = [dataset.segment_for(epoch, i) for epoch in range(2) for i in range(len(dataset))]
+    assert sorted(visited[:7]) == list(range(7)) and sorted(visited[7:14]) == list(range(7))
+
+
+def test_musdb_xl_fixed_windows_exclude_validation_songs(xl, tmp_path):
+    import shutil
+
+    root, npy_root, _ = xl
+    leaky = str(tmp_path / "npy")
+    shutil.copytree(npy_root, leaky)
+    with open(os.path.join(leaky, "ozone_train_fixed.csv"), "a") as f:
+        f.write("song_03,-3.0,2.0\n")  # the reference's fixed set held validation songs
+    dataset = MusdbXLTrainDataset(root, leaky, seq_dur=1.0, use_fixed=1.0, n_valid=1)
+    assert dataset.fixed_songs == ["song_00", "song_01", "song_02"]
+    limited, target = dataset[0]
+    assert limited.shape == (2, SR) and torch.isfinite(limited).all()
+
+
+def test_musdb_xl_errors(xl, tmp_path):
+    root, npy_root, _ = xl
+    with pytest.raises(DelimitError, match="wav_root"):
+        musdb_xl(xl, from_ratio=False)
+    with pytest.raises(DelimitError, match="no ozone_train_random"):
+        MusdbXLTrainDataset(root, str(tmp_path), n_valid=1)
+    dataset = musdb_xl(xl, use_fixed=0.0, from_ratio=False, wav_root=str(tmp_path))
+    with pytest.raises(DelimitError, match="no such file"):
+        dataset[0]
+
+
+def test_build_datasets_with_ozone_root(xl):
+    root, npy_root, _ = xl
+    cfg = defaults()
+    cfg["dir_params"].update(root=root, ozone_root=npy_root)
+    cfg["data_params"].update(seq_dur=1.0, samples_per_track=2, n_valid_songs=1,
+                              valid_max_seconds=1.0)
+    train, valid = build_datasets(cfg)
+    assert isinstance(train, MusdbXLTrainDataset) and len(train) == 6
+    assert valid.songs == ["song_03"] and train[0][0].shape == (2, SR)

@@ -29,7 +29,7 @@ def write_stems(root, n_songs=4, seconds=6.0, seed=0, names=None, subtype="FLOAT
         for k, stem in enumerate(STEMS):
             noise = rng.standard_normal((2, n))
             if stem == "drums":  # decaying bursts twice a second: strong peaks
-                envelope = np.exp(-30.0 * ((t * 2.0 + 0.25 * i) % 1.0))
+                envelope = np.exp(-8.0 * ((t * 2.0 + 0.25 * i) % 1.0))
                 audio = noise * envelope * 0.5
             elif stem == "bass":
                 audio = np.sin(2 * np.pi * (55.0 + 10 * i) * t) * 0.2 + 0.01 * noise
