@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness, normalize_loudness
+from utils.loudness import integrated_loudness
 from utils.maximizer import maximize_to_loudness, random_limiter_params
 from utils.mixing import (MAX_REDRAWS, coherent_row, draw_row, list_songs, mix_from_row,
                           split_songs, stem_frames)
@@ -93,15 +93,16 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __getitem__(self, index):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         coherent = rng.random() < self.use_fixed
-        mix = self.draw_mix(rng, coherent)
+        mix, mix_lufs = self.draw_mix(rng, coherent)
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)
         params = draw_limiter_params(rng, self.limiter_variety)
         limited, _, _ = maximize_to_loudness(mix, self.sample_rate, target_lufs, **params)
-        target = normalize_loudness(mix, self.sample_rate, self.target_loudnorm_lufs)
+        # = normalize_loudness(mix, ...), reusing the loudness measured when drawing the mix
+        target = mix * np.float32(10.0 ** ((self.target_loudnorm_lufs - mix_lufs) / 20.0))
         return to_tensor(limited), to_tensor(target)
 
     def draw_mix(self, rng, coherent):
-        """An unlimited mix (2, n_samples) float32 that is not silent."""
+        """(mix float32 (2, n_samples), its loudness in LUFS), a mix that is not silent."""
         for _ in range(MAX_REDRAWS):
             if coherent:
                 song = self.songs[int(rng.integers(len(self.songs)))]
@@ -112,6 +113,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
                 row = draw_row(rng, self.songs, self.lengths, self.n_samples, self.sample_rate)
             mix = mix_from_row(self.root, row, self.n_samples / self.sample_rate,
                                self.sample_rate)
-            if np.isfinite(integrated_loudness(mix, self.sample_rate)):
-                return mix
+            lufs = integrated_loudness(mix, self.sample_rate)
+            if np.isfinite(lufs):
+                return mix, lufs
         raise DelimitError(f"{self.root}: {MAX_REDRAWS} silent mixes in a row; are the stems silent?")

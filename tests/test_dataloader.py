@@ -57,7 +57,7 @@ def test_on_the_fly_deterministic_per_seed_epoch_index(stems):
 
 def test_on_the_fly_coherent_window_is_one_song(stems):
     dataset = on_the_fly(stems, use_fixed=1.0, limiter_variety="reference")
-    mix = dataset.draw_mix(np.random.default_rng(0), coherent=True)
+    mix, _ = dataset.draw_mix(np.random.default_rng(0), coherent=True)
     # some song's plain stem sum (gain 1, no swap) at some start
     matches = []
     for song in dataset.songs:
