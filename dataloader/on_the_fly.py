@@ -116,4 +116,5 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
             lufs = integrated_loudness(mix, self.sample_rate)
             if np.isfinite(lufs):
                 return mix, lufs
-        raise DelimitError(f"{self.root}: {MAX_REDRAWS} silent mixes in a row; are the stems silent?")
+        raise DelimitError(f"{self.root}: {MAX_REDRAWS} silent mixes in a row; "
+                           f"are the stems silent?")

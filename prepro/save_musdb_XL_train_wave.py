@@ -5,10 +5,11 @@
 
 For each row of NPY_ROOT/ozone_train_random_*.csv writes OUT/ozone_train_random/ozone_seg_N.wav,
 for each song of NPY_ROOT/ozone_train_fixed.csv OUT/ozone_train_fixed/{song}.wav: the unlimited
-mix (utils.mixing.mix_from_row / mix_song; a segment is as long as its ratio) times the ratio (utils.mixing.apply_ratio, which never
-gives NaN or inf), PCM_16 stereo 44.1 kHz. Files are written atomically, so files already there
-are complete and are skipped: an interrupted run resumes where it stopped. Per-file problems
-(a missing stem or ratio file, ...) are reported one line each and the exit code is 1.
+mix (utils.mixing.mix_from_row / mix_song; a segment is as long as its ratio) times the ratio
+(utils.mixing.apply_ratio, which never gives NaN or inf), PCM_16 stereo 44.1 kHz. Files are
+written atomically, so files already there are complete and are skipped: an interrupted run
+resumes where it stopped. Per-file problems (a missing stem or ratio file, ...) are reported one
+line each and the exit code is 1.
 """
 import argparse
 import multiprocessing

@@ -156,6 +156,7 @@ def test_cli_writes_and_reports_errors(tmp_path, capsys):
     assert "2 segments" in capsys.readouterr().out
     assert not os.path.exists(os.path.join(out, "ozone_train_fixed.csv"))
     os.remove(os.path.join(root, "train", "song_01", "bass.wav"))
-    code = main(["--root", root, "--output", out, "--n_segments", "2", "--seed", "1", "--n_valid", "1"])
+    code = main(["--root", root, "--output", out, "--n_segments", "2", "--seed", "1",
+                 "--n_valid", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "song_01" in err[0] and "bass.wav" in err[0]

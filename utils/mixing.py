@@ -95,7 +95,7 @@ def stem_frames(root, songs, sample_rate=44100):
             path = stem_path(root, song, stem)
             try:
                 info = sf.info(path)
-            except (RuntimeError, OSError) as error:  # soundfile raises LibsndfileError/RuntimeError
+            except (RuntimeError, OSError) as error:  # soundfile errors are RuntimeErrors
                 raise DelimitError(f"{path}: cannot read stem ({_reason(error, path)})") from None
             _check_info(path, info.samplerate, info.channels, sample_rate)
             lengths[song][stem] = info.frames
