@@ -79,6 +79,8 @@ def index_folder(folder, role):
         for entry in sorted(os.listdir(root)):
             path = os.path.join(root, entry)
             stem, ext = os.path.splitext(entry)
+            if entry.startswith("."):
+                continue  # hidden, e.g. a temporary file still being written
             if os.path.isfile(path) and ext.lower() in AUDIO_EXTENSIONS:
                 name = stem
             elif os.path.isdir(path) and _audio_in(path, SONG_FILES[role]):

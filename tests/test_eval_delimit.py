@@ -42,6 +42,7 @@ def _read_csv(path):
 
 def test_pairs_plain_folders_by_stem_across_extensions(tmp_path):
     refs, ests, ins = _plain_set(tmp_path)
+    _write(f"{ests}/.tmp_partial.wav", _song(9))  # hidden: ignored
     pairs, problems = eval_delimit.pair_files(refs, ests, ins)
     assert problems == []
     assert [p.name for p in pairs] == ["a", "b"]
