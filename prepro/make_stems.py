@@ -81,10 +81,10 @@ def _mix(plan, stems, rng):
         d = beat * float(rng.choice([0.5, 0.75, 1.0]))
         echoes = tuple((d * (k + 1), 0.5 ** (k + 1)) for k in range(3) if d * (k + 1) < 2.5)
     space = {  # stem -> (rt60 s, wet gain, echo taps)
-        "drums": (rng.uniform(0.3, 1.0), rng.uniform(0.05, 0.25), ()),
+        "drums": (rng.uniform(0.3, 1.0), rng.uniform(0.03, 0.15), ()),
         "bass": (0.3, rng.uniform(0.0, 0.05), ()),
-        "other": (rng.uniform(0.8, 2.5), rng.uniform(0.1, 0.35), ()),
-        "vocals": (rng.uniform(0.8, 2.5), rng.uniform(0.1, 0.35), echoes),
+        "other": (rng.uniform(0.8, 2.5), rng.uniform(0.05, 0.25), ()),
+        "vocals": (rng.uniform(0.8, 2.5), rng.uniform(0.05, 0.2), echoes),
     }
     offsets_db = {"vocals": rng.uniform(-1.0, 2.0), "drums": rng.uniform(-2.0, 2.0),
                   "bass": rng.uniform(-4.0, 0.0), "other": rng.uniform(-3.0, 1.0)}

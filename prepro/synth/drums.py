@@ -84,15 +84,15 @@ def make_kit(rng, sr):
     p = dict(
         kick_len=rng.uniform(0.25, 0.7), kick_f0=rng.uniform(120, 300), kick_f1=rng.uniform(40, 65),
         kick_sweep=rng.uniform(0.01, 0.05), kick_decay=rng.uniform(0.06, 0.3),
-        kick_drive=rng.uniform(1.0, 3.0), kick_click=rng.uniform(0.1, 0.6),
+        kick_drive=rng.uniform(0.5, 3.0), kick_click=rng.uniform(0.3, 1.2),
         kick_click_hz=rng.uniform(1500, 4000),
-        snare_len=rng.uniform(0.25, 0.5), snare_f0=rng.uniform(150, 260),
+        snare_len=rng.uniform(0.25, 0.4), snare_f0=rng.uniform(150, 260),
         snare_tone_decay=rng.uniform(0.03, 0.12), snare_tone=rng.uniform(0.3, 1.0),
         snare_noise_lo=rng.uniform(600, 2000), snare_noise_hi=rng.uniform(6000, 12000),
-        snare_noise_decay=rng.uniform(0.06, 0.2), clap=rng.random() < 0.2,
+        snare_noise_decay=rng.uniform(0.04, 0.12), clap=rng.random() < 0.2,
         metal_scale=rng.uniform(0.9, 1.6), cym_lp=rng.uniform(9000, 16000),
-        hat_hp=rng.uniform(5000, 9000), hat_closed=rng.uniform(0.02, 0.07),
-        hat_open=rng.uniform(0.2, 0.6), hat_metal=rng.uniform(0.2, 0.8),
+        hat_hp=rng.uniform(5000, 9000), hat_closed=rng.uniform(0.012, 0.045),
+        hat_open=rng.uniform(0.08, 0.25), hat_metal=rng.uniform(0.2, 0.8),
     )
     tom_base = rng.uniform(70, 110)
     kit = {
@@ -102,9 +102,9 @@ def make_kit(rng, sr):
                 for _ in range(N_VARIANTS)],
         "open": [_cymbal(rng, sr, p, 1.5, p["hat_open"], p["hat_hp"], p["hat_metal"])
                  for _ in range(N_VARIANTS)],
-        "crash": [_cymbal(rng, sr, p, 3.0, rng.uniform(0.8, 1.6), rng.uniform(2500, 5000), 0.3, True)
+        "crash": [_cymbal(rng, sr, p, 3.0, rng.uniform(0.3, 0.7), rng.uniform(2500, 5000), 0.3, True)
                   for _ in range(2)],
-        "ride": [_cymbal(rng, sr, p, 2.0, rng.uniform(0.5, 1.2), rng.uniform(3000, 6000), 0.7)
+        "ride": [_cymbal(rng, sr, p, 2.0, rng.uniform(0.25, 0.6), rng.uniform(3000, 6000), 0.7)
                  for _ in range(N_VARIANTS)],
     }
     for i, ratio in enumerate((2.0, 1.5, 1.0)):
@@ -113,9 +113,9 @@ def make_kit(rng, sr):
     pans = {"kick": 0.0, "snare": float(rng.uniform(-0.1, 0.1)), "hat": hat_pan, "open": hat_pan,
             "crash": 0.0, "ride": -hat_pan, "tom0": -0.4 * np.sign(hat_pan + 1e-3),
             "tom1": 0.0, "tom2": 0.4 * np.sign(hat_pan + 1e-3)}
-    gains = {"kick": 1.0, "snare": rng.uniform(0.6, 1.0), "hat": rng.uniform(0.15, 0.35),
-             "open": rng.uniform(0.12, 0.3), "crash": rng.uniform(0.25, 0.45),
-             "ride": rng.uniform(0.12, 0.25), "tom0": 0.7, "tom1": 0.7, "tom2": 0.7}
+    gains = {"kick": 1.0, "snare": rng.uniform(0.35, 0.6), "hat": rng.uniform(0.15, 0.35),
+             "open": rng.uniform(0.12, 0.3), "crash": rng.uniform(0.12, 0.25),
+             "ride": rng.uniform(0.08, 0.15), "tom0": 0.7, "tom1": 0.7, "tom2": 0.7}
     return kit, pans, gains
 
 

@@ -283,5 +283,5 @@ def apply_reverb(stereo, ir, wet):
 
 
 def soft_clip(x, drive):
-    """tanh saturation normalised so that small signals keep unit gain / drive >= ~1."""
-    return np.tanh(drive * x) / drive
+    """tanh saturation by `drive` (> 0), scaled so that a full-scale input (1.0) stays at 1.0."""
+    return np.tanh(drive * x) / np.tanh(drive)

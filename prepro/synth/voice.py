@@ -118,7 +118,7 @@ def _sing_span(plan, rng, singer, notes, T):
             start = a - m - int(0.05 * sr)
             if start >= 0:
                 noise = filt(rng.standard_normal(m), "bandpass", (800, 5000), sr)
-                add_at(voiced[None], (noise * np.hanning(m))[None], start, 0.05)
+                add_at(voiced[None], (noise * np.hanning(m))[None], start, 0.008 * amp[min(a + m, T - 1)])
     return voiced
 
 
@@ -157,13 +157,13 @@ def _consonants(rng, bursts, amp, T, sr):
             band = {"s": (4500, 11000), "sh": (2000, 6000), "f": (1500, 9000)}[kind]
             env = np.hanning(n)
             start = a - int(0.7 * n)
-            level = 0.12
+            level = 0.04
         else:  # plosive: a short burst of noise, then the vowel
             n = int(rng.uniform(0.01, 0.03) * sr)
             band = (1500, 7000) if kind == "t" else (800, 4000)
             env = np.exp(-np.arange(n) / (0.004 * sr))
             start = a - n // 2
-            level = 0.25
+            level = 0.08
         noise = filt(rng.standard_normal(n), "bandpass", band, sr)
         ref = amp[min(a + int(0.05 * sr), T - 1)]
         add_at(out[None], (noise * env)[None], start, level * max(ref, 0.3))
@@ -184,7 +184,7 @@ def render_vocals(plan, rng):
         formant_scale=(1.15 if female else 1.0) * rng.uniform(0.95, 1.05),
         attack=rng.uniform(0.02, 0.06), glide=rng.uniform(0.015, 0.05), scoop=rng.uniform(0.0, 2.0),
         vib_rate=rng.uniform(4.8, 6.5), vib_semi=rng.uniform(0.15, 0.6), vib_delay=rng.uniform(0.15, 0.35),
-        tilt=rng.uniform(1.3, 2.0), breathy=rng.uniform(0.02, 0.15), consonants=rng.uniform(0.3, 0.7),
+        tilt=rng.uniform(1.2, 1.8), breathy=rng.uniform(0.003, 0.03), consonants=rng.uniform(0.3, 0.7),
         breaths=rng.uniform(0.3, 0.9),
     )
     sections = [s for s in plan.sections if s.vocals]
