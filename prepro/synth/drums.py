@@ -14,7 +14,7 @@ _METAL_HZ = np.array([205.3, 304.4, 369.6, 522.7, 540.0, 800.0])
 
 
 def _kick(rng, sr, p):
-    n = int(p["kick_len"] * sr)
+    n = int(min(6.0 * p["kick_decay"] + 0.05, 1.5) * sr)  # until ~-50 dB
     t = np.arange(n) / sr
     f = p["kick_f1"] + (p["kick_f0"] - p["kick_f1"]) * np.exp(-t / p["kick_sweep"])
     f = f * rng.uniform(0.98, 1.02)
@@ -78,12 +78,13 @@ def _tom(rng, sr, f0):
     return fade_edges(body, sr, 0.0003), fade_edges(0.5 * stick, sr, 0.0002)
 
 
-def make_kit(rng, sr):
+def make_kit(rng, sr, boomy=False):
     """A drum kit: name -> list of N_VARIANTS (body, transient) pairs, mono (n,) or stereo (2, n),
-    and name -> pan."""
+    name -> pan and name -> gain. boomy: a long electronic (808-like) kick instead of a tight one."""
     p = dict(
-        kick_len=rng.uniform(0.25, 0.7), kick_f0=rng.uniform(120, 300), kick_f1=rng.uniform(40, 65),
-        kick_sweep=rng.uniform(0.01, 0.05), kick_decay=rng.uniform(0.06, 0.3),
+        kick_f0=rng.uniform(120, 300), kick_f1=rng.uniform(40, 65),
+        kick_sweep=rng.uniform(0.01, 0.05),
+        kick_decay=rng.uniform(0.15, 0.35) if boomy else rng.uniform(0.04, 0.12),
         kick_drive=rng.uniform(0.5, 3.0), kick_click=rng.uniform(0.3, 1.2),
         kick_click_hz=rng.uniform(1500, 4000),
         snare_len=rng.uniform(0.25, 0.4), snare_f0=rng.uniform(150, 260),
@@ -217,7 +218,7 @@ def _bar_events(rng, plan, section, bar, pattern, ghost_prob):
 def render_drums(plan, rng):
     """The drum stem, float64 (2, plan.n_samples), before mixing levels."""
     sr, T = plan.sample_rate, plan.n_samples
-    kit, pans, gains = make_kit(rng, sr)
+    kit, pans, gains = make_kit(rng, sr, plan.drum_style in ("trap", "hiphop") and rng.random() < 0.6)
     plan.extra["ride_in_chorus"] = rng.random() < 0.3
     ghost_prob = float(rng.choice([0.0, 0.0, 0.1, 0.25])) if plan.drum_style in ("funk", "hiphop", "rock") else 0.0
     pattern_a = base_pattern(rng, plan.drum_style, plan.steps_per_bar)
