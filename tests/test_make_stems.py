@@ -83,16 +83,13 @@ def test_drums_are_transient(songs):
         assert onset_contrast_db(drums) > 8.0
 
 
-def test_sections_change_the_level(songs):
-    for stems in songs.values():
-        frames = frame_db(sum(stems.values()), SR // 2)
-        assert frames.max() - frames.min() > 5.0
-
-
-def test_level_follows_section_intensity():
-    stems = render_song(7, 30.0)
-    plan = make_plan(np.random.default_rng(np.random.SeedSequence(7).spawn(6)[0]), 30.0, SR)
+@pytest.mark.parametrize("seed", [7, 8])
+def test_sections_change_the_level(seed):
+    stems = render_song(seed, 20.0)
+    plan = make_plan(np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[0]), 20.0, SR)
     mix = sum(stems.values())
+    seconds = frame_db(mix, SR)
+    assert seconds.max() - seconds.min() > 6.0
     rms = []
     for s in plan.sections:
         a = plan.sample_of(plan.time_of(s.start_bar))

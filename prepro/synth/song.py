@@ -169,7 +169,8 @@ def _section_kinds(rng, n_bars_needed, scale):
     if rng.random() < 0.4:
         form.insert(2, "pre")
         form.insert(5, "pre")
-    start = int(rng.choice([0, 0, 0, 1, 2]))
+    # Short songs rarely start with an intro: they would be all intro.
+    start = int(rng.choice([0, 0, 0, 1, 2] if n_bars_needed >= 12 else [0, 1, 1, 2]))
     kinds, lengths, i = [], [], start
     while sum(lengths) < n_bars_needed:
         kind = form[i % len(form)] if i < len(form) else form[1 + (i - len(form)) % (len(form) - 2)]
@@ -224,12 +225,16 @@ def make_plan(rng, seconds, sample_rate=44100):
             s.other = tuple(rng.choice(calm, size=min(k, len(calm)), replace=False))
         sections.append(s)
         bar += n
-    # Every song has drums and a voice somewhere: give them to its most intense section.
-    top = max(sections, key=lambda s: s.intensity)
-    if not any(s.drums for s in sections):
-        top.drums = "full"
-    if not any(s.vocals for s in sections):
+    # Every stem plays somewhere in the song: if one would stay silent, the most intense
+    # section that starts before the end gets it.
+    heard = [s for s in sections if s.start_bar * bar_sec < seconds - 0.5 * bar_sec] or sections[:1]
+    top = max(heard, key=lambda s: s.intensity)
+    if not any(s.drums for s in heard):
+        top.drums = "full" if top.kind == "chorus" else "main"
+    if not any(s.vocals for s in heard):
         top.vocals = True
+    if not any(s.bass for s in heard):
+        top.bass = True
 
     chords = _make_chords(rng, sections, beats_per_bar, scale, minor, tempo)
     total_sec = n_samples / sample_rate
