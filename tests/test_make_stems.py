@@ -120,7 +120,7 @@ def test_vocal_phrases_are_separated_by_gaps():
     assert 0.05 < np.mean(quiet) < 0.9
 
 
-def test_cli_writes_musdb_layout_and_skips_complete_songs(tmp_path, capsys):
+def test_cli_writes_musdb_layout_and_skips_complete_songs(tmp_path):
     out = tmp_path / "gen"
     assert main(["--output", str(out), "--n_songs", "2", "--seconds", "2", "--seed", "5"]) == 0
     names = sorted(os.listdir(out / "train"))

@@ -5,8 +5,7 @@ a hit at velocity v adds  v^1.6 * (body + v * transient), so harder hits are lou
 """
 import numpy as np
 
-from prepro.synth.dsp import (add_at, db_to_gain, exp_decay, fade_edges, filt, pan_gains,
-                              soft_clip)
+from prepro.synth.dsp import add_at, exp_decay, fade_edges, filt, pan_gains, soft_clip
 
 N_VARIANTS = 4
 # The 808's six hi-hat square-wave frequencies; scaled per kit for a different metal.
@@ -220,7 +219,9 @@ def render_drums(plan, rng):
     sr, T = plan.sample_rate, plan.n_samples
     kit, pans, gains = make_kit(rng, sr, plan.drum_style in ("trap", "hiphop") and rng.random() < 0.6)
     plan.extra["ride_in_chorus"] = rng.random() < 0.3
-    ghost_prob = float(rng.choice([0.0, 0.0, 0.1, 0.25])) if plan.drum_style in ("funk", "hiphop", "rock") else 0.0
+    ghost_prob = 0.0
+    if plan.drum_style in ("funk", "hiphop", "rock"):
+        ghost_prob = float(rng.choice([0.0, 0.0, 0.1, 0.25]))
     pattern_a = base_pattern(rng, plan.drum_style, plan.steps_per_bar)
     plan.extra["kick_steps"] = np.flatnonzero(pattern_a["kick"])  # the bass may lock to these
     pattern_b = {k: v.copy() for k, v in pattern_a.items()}

@@ -204,8 +204,8 @@ def make_plan(rng, seconds, sample_rate=44100):
     if beats_per_bar == 3:
         drum_style = "waltz"
     n_roles = int(rng.integers(2, 5))
-    other_roles = tuple(rng.choice(OTHER_ROLES, size=n_roles, replace=False,
-                                   p=[0.25, 0.25, 0.25, 0.15, 0.10]))
+    other_roles = tuple(str(r) for r in rng.choice(OTHER_ROLES, size=n_roles, replace=False,
+                                                   p=[0.25, 0.25, 0.25, 0.15, 0.10]))
 
     sections, bar = [], 0
     for kind, n in zip(kinds, lengths):
@@ -222,7 +222,7 @@ def make_plan(rng, seconds, sample_rate=44100):
         else:
             k = int(rng.integers(1, max(2, len(other_roles))))
             calm = [r for r in other_roles if r != "lead"] or list(other_roles)
-            s.other = tuple(rng.choice(calm, size=min(k, len(calm)), replace=False))
+            s.other = tuple(str(r) for r in rng.choice(calm, size=min(k, len(calm)), replace=False))
         sections.append(s)
         bar += n
     # Every stem plays somewhere in the song: if one would stay silent, the most intense

@@ -213,7 +213,8 @@ def render_other(plan, rng):
                         note = _pad_note(tone, float(midi_to_hz(m)), gate, sr, rng)
                         add_at(track, pan_mono(note, (-0.6, 0.6)[j % 2]), t0, gain)
             elif role in ("keys", "pluck"):
-                mask = keys_mask if role == "keys" else _mask(steps, range(0, steps, 2 if plan.tempo > 110 else 1))
+                arp = _mask(steps, range(0, steps, 2 if plan.tempo > 110 else 1))
+                mask = keys_mask if role == "keys" else arp
                 legato = rng.uniform(0.4, 0.95) if role == "keys" else 0.5
                 for i, (t0, gate, bar, step) in enumerate(_hits(plan, rng, section, mask, legato)):
                     c = plan.chord_at(bar * plan.beats_per_bar + step / 4.0)

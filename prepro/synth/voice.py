@@ -125,7 +125,8 @@ def _sing_span(plan, rng, singer, notes, T):
 def _formants(source, frame_vowel, singer, sr):
     """Filter `source` (T,) with per-frame vowel formant envelopes (frame_vowel < 0: unvoiced)."""
     T = source.shape[0]
-    _, _, spec = stft(source.astype(np.float32), nperseg=NPERSEG, noverlap=NPERSEG - HOP, boundary="even", padded=True)
+    _, _, spec = stft(source.astype(np.float32), nperseg=NPERSEG, noverlap=NPERSEG - HOP,
+                      boundary="even", padded=True)
     n_frames = spec.shape[1]
     fv = np.resize(frame_vowel, n_frames) if len(frame_vowel) < n_frames else frame_vowel[:n_frames]
     # Hold the last vowel through gaps, then glide between vowel targets (~40 ms).
