@@ -109,6 +109,9 @@ def build_parser():
     extra.add_argument("--save_plot", default=False, **flag,
                        help="also write input and output envelopes and the gain over time "
                             "as {name}_plot.png")
+    extra.add_argument("--threads", default=os.cpu_count(), type=int,
+                       help="CPU threads for torch (all cores by default; fewer can be "
+                            "much faster when other jobs share the cores)")
     extra.add_argument("--output_subtype", default=None,
                        choices=("PCM_16", "PCM_24", "FLOAT"),
                        help="wav sample format; default PCM_16, or FLOAT with "
@@ -174,7 +177,7 @@ def plan_outputs(files, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(max(1, args.threads))
     try:
         device = pick_device(args)
         files = find_audio_files(args.data_root, args.recursive, exclude=args.output_directory)

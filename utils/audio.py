@@ -26,7 +26,7 @@ def find_audio_files(root, recursive=False, exclude=None):
         root (str): a folder (its audio files, by extension, case-insensitive) or one file
             (taken whatever its extension; reading it tells whether it is audio).
         recursive (bool): also look in sub-folders.
-        exclude (str or None): a folder to skip while walking (e.g. the output folder).
+        exclude (str or None): a sub-folder to skip while walking (e.g. the output folder).
     Returns: list of paths.
     """
     if os.path.isfile(root):
@@ -36,7 +36,7 @@ def find_audio_files(root, recursive=False, exclude=None):
     exclude = os.path.realpath(exclude) if exclude else None
     found = []
     for folder, subfolders, files in os.walk(root):
-        if exclude and os.path.realpath(folder) == exclude:
+        if folder != root and os.path.realpath(folder) == exclude:
             subfolders[:] = []
             continue
         found += [os.path.join(folder, f) for f in files

@@ -106,6 +106,8 @@ class LoudnessMeter:
     def update(self, audio):
         """Add the next block, shaped (channels, time)."""
         audio = np.asarray(audio, dtype=np.float64).reshape(self.channels, -1)
+        if audio.shape[1] == 0:
+            return  # lfilter would return a wrong state for an empty block
         for i, (b, a) in enumerate(self._filters):
             audio, self._state[i] = scipy.signal.lfilter(b, a, audio, axis=-1, zi=self._state[i])
         power = audio ** 2
