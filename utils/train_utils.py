@@ -3,37 +3,23 @@ the run summary (all.json), the loss-curve plot and an optional wandb logger."""
 import copy
 import json
 import os
-import tempfile
 import warnings
 
 import torch
 
+from utils.audio import atomic_path
 from utils.errors import DelimitError
 
 
 def atomic_torch_save(obj, path):
-    """torch.save to a temp file beside `path`, then rename: a kill never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
-    os.close(fd)
-    try:
+    """torch.save through a temp file and a rename: a kill never leaves half a checkpoint."""
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def atomic_json_save(obj, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=4)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=4)
 
 
 def resolve_resume_path(resume, checkpoint_dir, target):
@@ -101,12 +87,9 @@ def plot_loss_curve(state, path):
     for ax in (ax_loss, ax_sdr):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 class WandbLogger:
