@@ -4,22 +4,30 @@ normalised by their sum).
 
 Works on a stream: 44.1 kHz stereo blocks go in, finished gain samples come out, and the
 memory held is about one window whatever the song's length.
+
+gLN normalises with the mean and variance of its whole input, so a window on its own
+sees other statistics than the whole song and gets a different gain everywhere, not
+only near its edges (30 s windows of a 60 s song: 29-49 dB SI-SDR from whole-song output
+with a briefly trained model). By default a first pass therefore gathers every gLN
+layer's statistics over the whole song, window by window (`SongStatistics`), and the
+second pass runs the windows with those instead of their own: 50-65 dB from whole-song
+output, for twice the computation, in the memory of one window.
 """
+import contextlib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from models.conv_tasnet import GlobalLayerNorm
 from utils.audio import MODEL_RATE
 
-# Default geometry. With windows on the encoder's stride grid (see Chunking.aligned), what
-# still separates chunked from whole-song output is gLN, which normalises with statistics
-# of the whole window: they must cover enough of the song to settle. 30 s windows with
-# 1 s cross-fades stay above 40 dB SI-SDR from whole-song output on a 60 s song
-# (tests/test_apply.py), for 3.5 % more computation and about 350 MB of activations
-# with the reference-size model.
-SEGMENT_SECONDS = 30.0
-OVERLAP_SECONDS = 1.0
+# Default geometry. With song statistics a window only needs to be long enough for its
+# edges not to matter; 10 s keeps every activation tensor of the reference-size model
+# under glibc's 32 MB mmap limit (longer windows run 2x slower from page faults alone).
+SEGMENT_SECONDS = 10.0
+OVERLAP_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,13 @@ class Chunking:
         overlap (int): samples shared by neighbouring windows, cross-faded linearly.
         context (int): extra samples the model sees on each side of a window, whose gain
             is dropped (clipped at the song's edges).
+        song_statistics (bool): normalise every window with gLN statistics of the whole
+            song (two passes, see the module's docstring) instead of its own.
     """
     segment: int | None
     overlap: int = 0
     context: int = 0
+    song_statistics: bool = True
 
     def __post_init__(self):
         if self.segment is not None and not 0 <= self.overlap < self.segment:
@@ -44,16 +55,28 @@ class Chunking:
             raise ValueError(f"context {self.context} must be >= 0")
 
     @classmethod
-    def from_seconds(cls, segment=SEGMENT_SECONDS, overlap=OVERLAP_SECONDS, context=0.0):
+    def from_seconds(cls, segment=SEGMENT_SECONDS, overlap=OVERLAP_SECONDS, context=0.0,
+                     song_statistics=True):
         """Geometry from durations in seconds; segment None means whole-track."""
         seg = None if segment is None else max(1, round(segment * MODEL_RATE))
-        return cls(seg, round(overlap * MODEL_RATE), round(context * MODEL_RATE))
+        return cls(seg, round(overlap * MODEL_RATE), round(context * MODEL_RATE),
+                   song_statistics)
 
     @classmethod
     def reference(cls):
         """The reference's single-track geometry: 130,048-sample windows whose outer 5,120
-        samples on each side are context only, so a hop of 119,808 and no cross-fade."""
-        return cls(segment=119_808, overlap=0, context=5_120)
+        samples on each side are context only, so a hop of 119,808 and no cross-fade;
+        each window normalised with its own statistics."""
+        return cls(segment=119_808, overlap=0, context=5_120, song_statistics=False)
+
+    def needs_statistics(self, length):
+        """Whether a song of `length` samples needs the statistics pass (it spans several
+        windows and song statistics are on)."""
+        return self.song_statistics and self.segment is not None and length > self.segment
+
+    def statistics_pass(self):
+        """Geometry of the statistics pass: the same windows, no overlap or context."""
+        return Chunking(self.segment)
 
     @property
     def hop(self):
@@ -72,7 +95,68 @@ class Chunking:
             return self
         segment = up(self.segment)
         overlap = min(up(self.overlap), segment - stride)
-        return Chunking(segment, overlap, up(self.context))
+        return Chunking(segment, overlap, up(self.context), self.song_statistics)
+
+
+class SongStatistics:
+    """The mean and variance of every gLN layer's input over a whole song.
+
+    Gathered while windows run (`recording`): each window adds the frames it owns, so
+    every frame of the song counts once. Then `freeze()`, and while `applying`, every gLN
+    layer normalises with them instead of its window's own statistics.
+
+    Args:
+        model: a ConvTasNetSGI; its GlobalLayerNorm layers are found by type.
+    """
+
+    def __init__(self, model):
+        self.layers = [m for m in model.modules() if isinstance(m, GlobalLayerNorm)]
+        self.sums = np.zeros((len(self.layers), 3))  # sum, sum of squares, count
+        self.moments = None  # after freeze(): per layer (mean, variance) as tensors
+
+    @contextlib.contextmanager
+    def recording(self, first_frame, last_frame):
+        """The model's gLN layers also add frames [first_frame, last_frame) to the sums
+        (last_frame None: to the end)."""
+        owned = slice(first_frame, last_frame)
+        with self._patched(lambda i, layer, x: self._record(i, layer, x, owned)):
+            yield
+
+    @contextlib.contextmanager
+    def applying(self):
+        """The model's gLN layers normalise with the frozen song statistics."""
+        with self._patched(self._apply):
+            yield
+
+    def freeze(self):
+        count = np.maximum(self.sums[:, 2], 1)
+        mean = self.sums[:, 0] / count
+        var = np.maximum(self.sums[:, 1] / count - mean ** 2, 0.0)
+        self.moments = [(torch.tensor(m, dtype=torch.float32), torch.tensor(v, dtype=torch.float32))
+                        for m, v in zip(mean, var)]
+        return self
+
+    @contextlib.contextmanager
+    def _patched(self, forward):
+        for i, layer in enumerate(self.layers):
+            layer.forward = functools.partial(forward, i, layer)
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                del layer.forward  # back to the class's own forward
+
+    def _record(self, i, layer, x, owned):
+        part = x[..., owned]
+        self.sums[i] += (part.sum(dtype=torch.float64).item(),
+                         part.square().sum(dtype=torch.float64).item(), part.numel())
+        return GlobalLayerNorm.forward(layer, x)
+
+    def _apply(self, i, layer, x):
+        # gLN's own formula (models/conv_tasnet.py) with the song's moments.
+        mean, var = (t.to(x.device) for t in self.moments[i])
+        x = (x - mean) / torch.sqrt(var + layer.eps)
+        return x * layer.gamma[:, None] + layer.beta[:, None]
 
 
 def crossfade_weight(length, overlap):
@@ -114,12 +198,17 @@ class StreamingGain:
         model: a ConvTasNetSGI in eval mode.
         chunking (Chunking): window geometry.
         device (str): where the model runs.
+        statistics (SongStatistics or None): frozen: windows use them; not yet frozen:
+            windows record into them (each owning the samples from the previous window's
+            end to its own end); None: windows use their own.
     Use: `push((2, n))` and then `finish()`; each returns the next finished gain samples,
     float32 `(m,)`; together they return exactly one gain per input sample.
     """
 
-    def __init__(self, model, chunking, device="cpu"):
+    def __init__(self, model, chunking, device="cpu", statistics=None):
         self.model = model
+        self.statistics = statistics
+        self._recorded = 0  # song position up to which statistics are recorded
         self.stride = getattr(model, "stride", 1)
         self.chunking = chunking.aligned(self.stride)
         self.device = device
@@ -174,7 +263,19 @@ class StreamingGain:
         context = self.chunking.context
         lo, hi = max(0, start - context), min(self.received, end + context)
         window = self._input[:, lo - self._input_start:hi - self._input_start]
-        gain = model_gain(self.model, window, self.device)[start - lo:end - lo]
+        if self.statistics is None:
+            gain = model_gain(self.model, window, self.device)
+        elif self.statistics.moments is not None:
+            with self.statistics.applying():
+                gain = model_gain(self.model, window, self.device)
+        else:
+            # Frames start every `stride` samples from `lo`; the last window owns the rest.
+            first = (max(start, self._recorded) - lo) // self.stride
+            last = None if end == self.received else (end - lo) // self.stride
+            with self.statistics.recording(first, last):
+                gain = model_gain(self.model, window, self.device)
+            self._recorded = end
+        gain = gain[start - lo:end - lo]
         weight = crossfade_weight(end - start, self.chunking.overlap)
         grow = end - self._out_start - len(self._gain)
         if grow > 0:
@@ -205,12 +306,22 @@ def apply_model(model, audio, chunking=None, device="cpu", block=65536):
     Args:
         model: a ConvTasNetSGI in eval mode.
         audio (np.ndarray): float32 `(2, time)`.
-        chunking (Chunking or None): geometry; None uses the default windows.
+        chunking (Chunking or None): geometry; None uses the default windows (with a
+            statistics pass first when the song spans several windows).
         block (int): samples pushed at a time (as a file reader would).
     Returns: float32 gain `(time,)`.
     """
     chunking = chunking or Chunking.from_seconds()
-    stream = StreamingGain(model, chunking, device)
+    statistics = None
+    if chunking.needs_statistics(audio.shape[1]):
+        statistics = SongStatistics(model)
+        _stream(StreamingGain(model, chunking.statistics_pass(), device, statistics), audio,
+                block)
+        statistics.freeze()
+    return _stream(StreamingGain(model, chunking, device, statistics), audio, block)
+
+
+def _stream(stream, audio, block):
     parts = [stream.push(audio[:, i:i + block]) for i in range(0, audio.shape[1], block)]
     parts.append(stream.finish())
     return np.concatenate(parts)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from utils.apply import Chunking, StreamingGain
+from utils.apply import Chunking, SongStatistics, StreamingGain
 from utils.audio import (MODEL_RATE, AudioReader, AudioWriter, StreamResampler,
                          atomic_path, to_stereo)
 from utils.errors import DelimitError
@@ -217,10 +217,21 @@ def delimit(model, audio, sample_rate, options=None):
 
 def _song_gain(model, audio, sample_rate, options):
     """The model's gain `(time,)` at `sample_rate` for a whole `(channels, time)` array."""
-    stream = _GainStream(model, sample_rate, options)
+    statistics = None
+    if _chunking(options).needs_statistics(_model_length(audio.shape[1], sample_rate)):
+        statistics = _statistics(model, [audio], sample_rate, options)
+    stream = _GainStream(model, sample_rate, options, statistics)
     parts = [stream.push(audio)]
     parts.append(stream.finish())
     return _fit(np.concatenate(parts), audio.shape[1])
+
+
+def _chunking(options):
+    return options.chunking or Chunking(None)
+
+
+def _model_length(frames, sample_rate):
+    return round(frames * MODEL_RATE / sample_rate)
 
 
 def _fit(gain, length):
@@ -231,6 +242,25 @@ def _fit(gain, length):
     return np.concatenate([gain, np.full(length - len(gain), fill, np.float32)])
 
 
+def _statistics(model, blocks, sample_rate, options, bar=None):
+    """Pass over the song gathering gLN statistics (utils.apply.SongStatistics).
+
+    Args:
+        blocks: iterable of `(channels, n)` blocks at `sample_rate` (the model's input).
+    """
+    statistics = SongStatistics(model)
+    to_model = StreamResampler(sample_rate, MODEL_RATE, 2)
+    windows = StreamingGain(model, _chunking(options).statistics_pass(), options.device,
+                            statistics)
+    for block in blocks:
+        windows.push(to_model(to_stereo(block)))
+        if bar is not None:
+            bar.update(block.shape[1] / sample_rate)
+    windows.push(to_model(np.zeros((2, 0), np.float32), last=True))
+    windows.finish()
+    return statistics.freeze()
+
+
 class _GainStream:
     """Input blocks at the song's rate in, the model's gain at the same rate out.
 
@@ -239,9 +269,9 @@ class _GainStream:
     may differ from the input's length by a sample or two (use `_fit`).
     """
 
-    def __init__(self, model, sample_rate, options):
+    def __init__(self, model, sample_rate, options, statistics=None):
         self.to_model = StreamResampler(sample_rate, MODEL_RATE, 2)
-        self.windows = StreamingGain(model, options.chunking or Chunking(None), options.device)
+        self.windows = StreamingGain(model, _chunking(options), options.device, statistics)
         self.back = StreamResampler(MODEL_RATE, sample_rate, 1, hold_edges=True)
 
     def push(self, block):
@@ -343,12 +373,12 @@ def _write_raw(f, array):
     f.write(np.ascontiguousarray(array, dtype=np.float32).tobytes())
 
 
-def _analyse(model, reader, input_gain, options, gain_file):
+def _analyse(model, reader, input_gain, options, gain_file, statistics, bar):
     """Pass 1: model gain of the whole song into `gain_file` (raw float32), measurements."""
     sr, channels = reader.sample_rate, reader.channels
     hop = max(sr // 100, reader.declared_frames // 4000)  # plot resolution
     stats = _Analysis(sr, channels, hop)
-    stream = _GainStream(model, sr, options)
+    stream = _GainStream(model, sr, options, statistics)
     waiting = _Fifo(channels)
     ready = [np.zeros(0, np.float32)]  # gain samples not yet matched with input
 
@@ -361,16 +391,12 @@ def _analyse(model, reader, input_gain, options, gain_file):
         stats.add_output(x * (g * np.float32(input_gain)), g)
         _write_raw(gain_file, g)
 
-    seconds = reader.declared_frames / sr
-    with tqdm(total=round(seconds, 1), unit="s", desc=os.path.basename(reader.path),
-              leave=False, disable=not options.progress,
-              bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
-        for block in reader.blocks(options.block_frames):
-            waiting.push(block)
-            stats.add_input(block)
-            match(stream.push(block * np.float32(input_gain)))
-            bar.update(min(block.shape[1] / sr, bar.total - bar.n))
-        match(stream.finish(), final=True)
+    for block in reader.blocks(options.block_frames):
+        waiting.push(block)
+        stats.add_input(block)
+        match(stream.push(block * np.float32(input_gain)))
+        bar.update(block.shape[1] / sr)
+    match(stream.finish(), final=True)
     return stats
 
 
@@ -501,17 +527,30 @@ def delimit_file(model, in_path, out_path, options=None):
     input_gain = 1.0
     if options.input_lufs is not None:
         input_gain = _gain_to(_input_loudness(in_path, options), options.input_lufs)
+    with AudioReader(in_path) as reader:
+        seconds, sr = reader.declared_frames / reader.sample_rate, reader.sample_rate
+        two_pass = _chunking(options).needs_statistics(
+            _model_length(reader.declared_frames, sr))
     folder = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
     fd, gain_path = tempfile.mkstemp(dir=folder, prefix=".gain.", suffix=".tmp")
+    bar = tqdm(total=round(seconds * (2 if two_pass else 1), 1), unit="s", leave=False,
+               desc=os.path.basename(in_path), disable=not options.progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
     try:
+        statistics = None
+        if two_pass:
+            with AudioReader(in_path) as reader:
+                blocks = (b * np.float32(input_gain) for b in reader.blocks(options.block_frames))
+                statistics = _statistics(model, blocks, sr, options, bar)
         with os.fdopen(fd, "wb") as gain_file, AudioReader(in_path) as reader:
-            stats = _analyse(model, reader, input_gain, options, gain_file)
+            stats = _analyse(model, reader, input_gain, options, gain_file, statistics, bar)
         levels = _levels(options, input_gain, stats.input_meter.integrated(), stats.input_peak,
                          stats.delimited_meter.integrated(), stats.delimited_peak)
         with AudioReader(in_path) as reader:
             output_lufs = _render(reader, gain_path, stats.frames, levels, options, paths)
     finally:
+        bar.close()
         os.remove(gain_path)
     if "plot" in paths:
         _plot(paths["plot"], stats, levels, reader.sample_rate)
