@@ -91,8 +91,9 @@ def build_parser():
                      help="also write a histogram of the gain in dB as "
                           "{name}_gain_histogram.png")
     ref.add_argument("--use_singletrackset", default=False, **flag,
-                     help="the reference's windows: 130,048 samples with 5,120 of context "
-                          "each side, no cross-fade")
+                     help="the reference's chunking: 130,048-sample windows with 5,120 "
+                          "samples of context each side, no cross-fade, each window "
+                          "normalised on its own")
     ref.add_argument("--save_sgi_params", default=False, **flag,
                      help="also write the gain curve (float32, at the output's rate) as "
                           "{name}_sgi.npy")
@@ -118,7 +119,7 @@ def build_parser():
                        help="also write input and output envelopes and the gain over time "
                             "as {name}_plot.png")
     extra.add_argument("--threads", default=os.cpu_count(), type=int,
-                       help="CPU threads for torch (all cores by default)")
+                       help="CPU threads for torch (all cores)")
     extra.add_argument("--output_subtype", default=None,
                        choices=("PCM_16", "PCM_24", "FLOAT"),
                        help="wav sample format; default PCM_16, or FLOAT with "

@@ -30,7 +30,7 @@ from utils.errors import DelimitError
 from utils.loudness import LoudnessMeter
 
 MIN_GAIN = 1e-7  # floor of the gain, so that it always has a level in dB
-HISTOGRAM_EDGES_DB = np.arange(-60.0, 0.5, 0.5)  # gain histogram bins; lower values go first
+HISTOGRAM_EDGES_DB = np.arange(-60.0, 0.1, 0.25)  # gain histogram bins; lower values go first
 
 
 @dataclass
@@ -442,27 +442,26 @@ def _render(reader, gain_path, frames, levels, options, paths):
             y = block * (gain * scale)
             out.write(y)
             meter.update(y)
-            if mixed:
+            if mixed is not None:
                 mixed.write((r * levels.match_gain * block + (1 - r) * y) * levels.mix_gain)
-            if mono:
+            if mono is not None:
                 mono.write(to_16k(y.mean(axis=0, keepdims=True)))
-            if sgi:
+            if sgi is not None:
                 _write_raw(sgi, gain)
         if read != frames:
             raise DelimitError(f"{reader.path}: file changed while being processed")
-        if mono:
+        if mono is not None:
             mono.write(to_16k(np.zeros((1, 0), np.float32), last=True))
     return meter.integrated()
 
 
 def _plot(path, stats, levels, sample_rate):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     t = np.arange(len(stats.gain_env.result())) * stats.hop / sample_rate
     floor = 1e-5  # -100 dB, so silence plots
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    fig = Figure(figsize=(12, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(t, _to_db(stats.input_env.result() * levels.match_gain, floor), lw=0.6,
              label="input, loudness-matched")
     top.plot(t, _to_db(stats.delimited_env.result() * levels.output_gain, floor), lw=0.6,
@@ -478,14 +477,16 @@ def _plot(path, stats, levels, sample_rate):
 
 
 def _histogram(path, stats):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     edges = HISTOGRAM_EDGES_DB
     ax.bar(edges[:-1], stats.histogram / max(1, stats.histogram.sum()), width=np.diff(edges),
            align="edge")
+    used = np.flatnonzero(stats.histogram)
+    if len(used):
+        ax.set_xlim(edges[used[0]] - 1.0, 0.5)
     ax.set_xlabel("model gain (dB)")
     ax.set_ylabel("fraction of samples")
     fig.tight_layout()
@@ -497,10 +498,8 @@ def _to_db(values, floor):
 
 
 def _save_figure(fig, path):
-    import matplotlib.pyplot as plt
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def delimit_file(model, in_path, out_path, options=None):
@@ -535,7 +534,8 @@ def delimit_file(model, in_path, out_path, options=None):
     os.makedirs(folder, exist_ok=True)
     fd, gain_path = tempfile.mkstemp(dir=folder, prefix=".gain.", suffix=".tmp")
     bar = tqdm(total=round(seconds * (2 if two_pass else 1), 1), unit="s", leave=False,
-               desc=os.path.basename(in_path), disable=not options.progress,
+               desc=os.path.basename(in_path) + (" (2 passes)" if two_pass else ""),
+               disable=not options.progress,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
     try:
         statistics = None
@@ -556,7 +556,7 @@ def delimit_file(model, in_path, out_path, options=None):
         _plot(paths["plot"], stats, levels, reader.sample_rate)
     if "histogram" in paths:
         _histogram(paths["histogram"], stats)
-    silent = stats.gain_max == 0.0 or not np.isfinite(stats.input_meter.integrated())
+    silent = not np.isfinite(stats.input_meter.integrated())
     return FileReport(
         input_path=in_path, output_path=out_path,
         extra_paths=[p for k, p in paths.items() if k != "output"],
