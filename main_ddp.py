@@ -138,7 +138,10 @@ def train(config):
                                  shuffle=True, seed=seed, drop_last=True)
     model = build_model(config["conv_tasnet_params"],
                         nb_channels=config["data_params"]["nb_channels"]).to(ctx.device)
-    net = DistributedDataParallel(model) if ctx.world_size > 1 else model
+    # The last TCN block's residual conv feeds nothing (only skips reach the head), as in the
+    # reference's checkpoint: DDP must be told that some parameters get no gradient.
+    net = (DistributedDataParallel(model, find_unused_parameters=True)
+           if ctx.world_size > 1 else model)
     optimizer_class = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(model.parameters(), lr=hp["lr"], betas=(0.9, 0.999),
                                 weight_decay=hp["weight_decay"])
