@@ -26,10 +26,20 @@ class GlobalLayerNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(n_channels))
         self.beta = nn.Parameter(torch.zeros(n_channels))
         self.eps = eps
+        # For chunked inference (utils/apply.py): `observer` sees every input, to gather a
+        # whole song's statistics; `moments` = (mean, var) replaces the input's own. Neither
+        # is part of the state_dict.
+        self.observer = None
+        self.moments = None
 
     def forward(self, x):
-        mean = x.mean(dim=(1, 2), keepdim=True)
-        var = (x - mean).pow(2).mean(dim=(1, 2), keepdim=True)
+        if self.observer is not None:
+            self.observer(x)
+        if self.moments is None:
+            mean = x.mean(dim=(1, 2), keepdim=True)
+            var = (x - mean).pow(2).mean(dim=(1, 2), keepdim=True)
+        else:
+            mean, var = (m.to(x.device) for m in self.moments)
         x = (x - mean) / torch.sqrt(var + self.eps)
         return x * self.gamma[:, None] + self.beta[:, None]
 
