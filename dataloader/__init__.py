@@ -17,9 +17,9 @@ __all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "ValidDataset", "build_data
 def build_datasets(cfg):
     """(train_dataset, valid_dataset) for a nested reference config.
 
-    Uses dir_params.root (stems), dir_params.ozone_root (set: MusdbXLTrainDataset; null:
-    OnTheFlyDataset), data_params (seq_dur, sample_rate, samples_per_track, use_fixed,
-    target_loudnorm_lufs, and the project's limiter_variety, n_valid_songs, valid_max_seconds,
+    Uses dir_params.root (stems), dir_params.ozone_root (set: MusdbXLTrainDataset, reading
+    the rebuilt wavs of dir_params.ozone_wav_root if set; null: OnTheFlyDataset),
+    data_params (seq_dur, sample_rate, samples_per_track, use_fixed, target_loudnorm_lufs, and the project's limiter_variety, n_valid_songs, valid_max_seconds,
     limitaug_custom_target_lufs, limitaug_custom_target_lufs_std) and sys_params.seed.
     """
     dirs, data = cfg["dir_params"], cfg["data_params"]
@@ -37,7 +37,9 @@ def build_datasets(cfg):
                   target_loudnorm_lufs=data.get("target_loudnorm_lufs", -14.0), seed=seed)
     _, valid_songs = split_songs(root, n_valid)
     if dirs.get("ozone_root"):
-        train = MusdbXLTrainDataset(root, dirs["ozone_root"], n_valid=n_valid, **common)
+        wav_root = dirs.get("ozone_wav_root")
+        train = MusdbXLTrainDataset(root, dirs["ozone_root"], n_valid=n_valid,
+                                    from_ratio=wav_root is None, wav_root=wav_root, **common)
     else:
         train = OnTheFlyDataset(root, "train", target_lufs_mean=target_lufs,
                                 target_lufs_std=target_std,

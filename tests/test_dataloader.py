@@ -221,3 +221,18 @@ def test_build_datasets_with_ozone_root(xl):
     train, valid = build_datasets(cfg)
     assert isinstance(train, MusdbXLTrainDataset) and len(train) == 6
     assert valid.songs == ["song_03"] and train[0][0].shape == (2, SR)
+
+
+def test_build_datasets_reads_rebuilt_wavs_when_configured(xl):
+    root, npy_root, wav_root = xl
+    cfg = defaults()
+    cfg["dir_params"].update(root=root, ozone_root=npy_root, ozone_wav_root=wav_root)
+    cfg["data_params"].update(seq_dur=1.0, samples_per_track=2, n_valid_songs=1, use_fixed=0.0)
+    from_wavs, _ = build_datasets(cfg)
+    cfg["dir_params"]["ozone_wav_root"] = None
+    from_ratios, _ = build_datasets(cfg)
+    assert from_wavs.wav_root == wav_root and from_ratios.wav_root is None
+    limited_wav, target_wav = from_wavs[0]
+    limited_ratio, target_ratio = from_ratios[0]
+    torch.testing.assert_close(limited_wav, limited_ratio, atol=2 ** -15, rtol=0)
+    torch.testing.assert_close(target_wav, target_ratio)

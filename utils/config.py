@@ -51,6 +51,9 @@ SCHEMA = {
         "delimit_valid_root": (OPT_STR, None),
         "delimit_valid_L_root": (OPT_STR, None),
         "ozone_root": (OPT_STR, None),
+        # project: the wavs rebuilt by prepro/save_musdb_XL_train_wave.py from ozone_root;
+        # null: rebuild each limited segment from its gain ratio on the fly
+        "ozone_wav_root": (OPT_STR, None),
         "pretrained_classifier": (OPT_STR, None),
     },
     "hyperparams": {
