@@ -22,7 +22,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ import soxr
 from tqdm import tqdm
 
 from utils import metrics
+from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.loudness import normalize_loudness
 
@@ -248,17 +248,8 @@ def evaluate(references, estimates=None, inputs=None, baseline=None):
 
 def _write_atomic(path, data):
     """Write bytes `data` to `path` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def results_csv(rows):

@@ -22,14 +22,13 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
 from prepro.make_stems import STEMS, render_song, song_name, song_seed
 from utils.alt_limiter import alt_maximize_to_loudness
+from utils.audio import atomic_path, write_audio
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness, normalize_loudness
 from utils.maximizer import maximize_to_loudness
@@ -80,29 +79,16 @@ def make_song(seed, index, seconds, sample_rate=SAMPLE_RATE):
 
 def _write_wav(path, audio, sample_rate):
     """Write (channels, time) audio as float32 wav through a temporary file (atomic)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp_", suffix=".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, audio.T, sample_rate, subtype="FLOAT")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_audio(path, audio, sample_rate, subtype="FLOAT")
 
 
 def _write_csv(path, rows):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp_", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, CSV_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v)
-                                 for k, v in row.items()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v)
+                             for k, v in row.items()})
 
 
 def make_eval_sets(output, n_songs=10, seconds=30.0, seed=EVAL_MIN_SEED,

@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, apply_ratio, load_ratio,
                           mix_from_row, mix_song, random_csv_paths, read_csv_rows)
@@ -32,13 +33,8 @@ def write_wav(path, audio, sample_rate=SAMPLE_RATE):
     folder, then os.replace). Samples are rounded to the nearest 16-bit step (libsndfile's own
     conversion truncates) and clipped to the 16-bit range."""
     pcm = np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, pcm.astype(np.int16).T, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def limited_segment(root, npy_root, row, sample_rate=SAMPLE_RATE):
