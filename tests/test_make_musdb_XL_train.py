@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import prepro.make_musdb_XL_train as builder
 from prepro.make_musdb_XL_train import main, make_dataset, make_fixed, make_segment
 from tests.test_mixing import SR, write_stems
+from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
+from utils.maximizer import limit, maximize_to_loudness
 from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
-                          mix_from_row, mix_song, stem_frames)
+                          make_ratio, mix_from_row, mix_song, stem_frames)
 
 SEQ = 1.0
 N_SEGMENTS = 7
@@ -29,6 +32,15 @@ def make_small_dataset(base, seed=3, n_segments=N_SEGMENTS, workers=1):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     return make_small_dataset(str(tmp_path_factory.mktemp("xl")))
+
+
+def assert_lands_and_reproduces(mix, row, ratio, target_lufs):
+    """The stored form mix * ratio is within 0.5 LU of the target, and limiting the mix with the
+    row's recorded (max_threshold, max_character) gives the stored ratio bit for bit."""
+    assert abs(integrated_loudness(apply_ratio(mix, ratio), SR) - target_lufs) <= 0.5
+    limited, _ = limit(mix, SR, threshold_db=float(str(row["max_threshold"])),
+                       character=float(str(row["max_character"])))
+    np.testing.assert_array_equal(make_ratio(limited, mix), ratio)
 
 
 def read_csv(path):
@@ -78,27 +90,85 @@ def test_segments_land_on_their_target_and_match_a_rerun(dataset):
     rows = []
     for i in range(3):
         rows += read_csv(os.path.join(out, f"ozone_train_random_{i}.csv"))[1]
-    misses = 0
+    retried = 0
     for number, stored in enumerate(rows):
         row, ratio, info = make_segment(root, songs, lengths, 3, number, SEQ, SR)
         assert {k: str(v) for k, v in row.items()} == stored  # deterministic, same text
         np.testing.assert_array_equal(
             ratio, np.load(os.path.join(out, "np_ratio", "ozone_train_random",
                                         f"ozone_seg_{number}.npy")))
-        # The stored form (mix * float16 ratio) is as loud as the limiter's output, and that is
-        # within 0.5 LU of the drawn target unless the target is out of the limiter's reach
-        # (here: segment 5's -5.8 LUFS; the limiter saturates near -6.3): such misses are
-        # counted in the summary.
-        limited = apply_ratio(mix_from_row(root, stored, SEQ, SR), ratio)
-        assert abs(integrated_loudness(limited, SR) - info["lufs"]) < 0.01
-        if abs(info["lufs"] - info["target_lufs"]) > 0.5:
-            misses += 1
-            assert info["lufs"] < info["target_lufs"]  # only a too loud target is missed
-    assert misses == summary["off_target"] <= 1
+        # Every segment lands, read back from the files as a loader does.
+        assert_lands_and_reproduces(mix_from_row(root, stored, SEQ, SR), stored, ratio,
+                                    info["target_lufs"])
+        # Segment 5's -5.8 LUFS is out of reach of its drawn character (the limiter saturates
+        # near -6.3 LUFS): it is limited with a faster one.
+        assert (float(stored["max_character"]) < info["drawn_character"]) == (info["tries"] > 1)
+        retried += info["tries"] > 1
+    assert retried == summary["retried"] >= 1 and summary["off_target"] == 0
     # fixed songs too
+    fixed = read_csv(os.path.join(out, "ozone_train_fixed.csv"))[1]
+    for stored in fixed:
+        song = stored["song_name"]
+        row, ratio, info = make_fixed(root, song, 3, SR)
+        assert {k: str(v) for k, v in row.items()} == stored
+        stored_ratio = np.load(os.path.join(out, "np_ratio", "ozone_train_fixed", f"{song}.npy"))
+        np.testing.assert_array_equal(ratio, stored_ratio)
+        assert_lands_and_reproduces(mix_song(root, song, 0.0, None, SR), stored, stored_ratio,
+                                    info["target_lufs"])
+
+
+def draws(monkeypatch, first):
+    """Make the builder's first (target, character) draws `first`, the later ones as usual."""
+    queue, real = list(first), builder.draw_limiting
+    monkeypatch.setattr(builder, "draw_limiting",
+                        lambda rng: queue.pop(0) if queue else real(rng))
+
+
+def test_out_of_reach_target_retries_with_a_faster_character(dataset, monkeypatch):
+    root = dataset[0]
+    songs = ["song_00", "song_01", "song_02"]
+    lengths = stem_frames(root, songs, SR)
+    draws(monkeypatch, [(-6.8, 9.0)])  # loud target, slow release
+    row, ratio, info = make_segment(root, songs, lengths, 3, 0, SEQ, SR)
+    mix = mix_from_row(root, row, SEQ, SR)
+    # With the drawn character the limiter saturates short of the target...
+    limited, _, _ = maximize_to_loudness(mix, SR, -6.8, 0.5, character=9.0)
+    assert integrated_loudness(limited, SR) < -6.8 - 0.5
+    # ... so the same mix is limited with a faster character, which lands.
+    assert info["tries"] > 1 and info["redraws"] == 0 and info["drawn_character"] == 9.0
+    assert row["max_character"] < 9.0
+    assert_lands_and_reproduces(mix, row, ratio, -6.8)
+
+
+@pytest.mark.parametrize("target", [0.0, -60.0])
+def test_unreachable_target_redraws_the_mix(dataset, monkeypatch, target):
+    # 0 LUFS: out of reach of character 0 at the most drive; -60 LUFS: the mix is already louder
+    root = dataset[0]
+    songs = ["song_00", "song_01", "song_02"]
+    lengths = stem_frames(root, songs, SR)
+    plain, _, _ = make_segment(root, songs, lengths, 3, 1, SEQ, SR)
+    draws(monkeypatch, [(target, 2.0)])
+    row, ratio, info = make_segment(root, songs, lengths, 3, 1, SEQ, SR)
+    assert info["redraws"] == 1 and info["target_lufs"] != target
+    assert row["vocals_start_sec"] != plain["vocals_start_sec"]  # another mix
+    assert_lands_and_reproduces(mix_from_row(root, row, SEQ, SR), row, ratio,
+                                info["target_lufs"])
+    # a fixed song cannot be redrawn: its target is
+    draws(monkeypatch, [(target, 2.0)])
     row, ratio, info = make_fixed(root, "song_01", 3, SR)
-    limited = apply_ratio(mix_song(root, "song_01", 0.0, None, SR), ratio)
-    assert abs(integrated_loudness(limited, SR) - info["target_lufs"]) <= 0.51
+    assert info["redraws"] == 1 and info["target_lufs"] != target
+    assert_lands_and_reproduces(mix_song(root, "song_01", 0.0, None, SR), row, ratio,
+                                info["target_lufs"])
+
+
+def test_never_reachable_targets_raise(dataset, monkeypatch):
+    root = dataset[0]
+    lengths = stem_frames(root, ["song_00"], SR)
+    monkeypatch.setattr(builder, "draw_limiting", lambda rng: (-60.0, 2.0))
+    with pytest.raises(DelimitError, match="out of the limiter's reach"):
+        make_segment(root, ["song_00"], lengths, 3, 0, 0.1, SR)
+    with pytest.raises(DelimitError, match="song_00: none of 100 drawn targets"):
+        make_fixed(root, "song_00", 3, SR)
 
 
 def test_workers_give_identical_files(dataset, tmp_path):
@@ -153,7 +223,8 @@ def test_cli_writes_and_reports_errors(tmp_path, capsys):
     code = main(["--root", root, "--output", out, "--n_segments", "2", "--seed", "1",
                  "--seq_dur", "0.5", "--n_valid", "1", "--no_fixed"])
     assert code == 0
-    assert "2 segments" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 segments" in printed and "2 of 2 within 0.5 LU" in printed
     assert not os.path.exists(os.path.join(out, "ozone_train_fixed.csv"))
     os.remove(os.path.join(root, "train", "song_01", "bass.wav"))
     code = main(["--root", root, "--output", out, "--n_segments", "2", "--seed", "1",
