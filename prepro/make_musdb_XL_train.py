@@ -36,6 +36,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 from utils.maximizer import maximize_to_loudness
@@ -72,12 +73,13 @@ def limit_to_target(mix, target_lufs, character, sample_rate=SAMPLE_RATE):
         (ratio float16 (2, time), threshold_db, character used, lufs of mix * ratio, tries =
         limiter solves made), or None if no character lands (the caller redraws).
     """
-    tries = 0
+    tried = []
     for factor in (1.0,) + RETRY_CHARACTER_FACTORS:
-        if tries and character * factor == used:
-            continue  # character 0 drawn: nothing faster to try
         used = character * factor
-        tries += 1
+        if used in tried:
+            continue  # character 0 drawn: nothing faster to try
+        tried.append(used)
+        tries = len(tried)
         limited, threshold_db = limit_mix(mix, target_lufs, used, sample_rate)
         ratio = make_ratio(limited, mix)
         # Judge what users read back (the float16 ratio moves the loudness by ~0.001 LU).
@@ -156,21 +158,17 @@ def make_fixed(root, song, seed, sample_rate=SAMPLE_RATE):
 
 def save_npy(path, array):
     """np.save, atomically (temporary file in the same folder, then os.replace)."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
-    os.replace(tmp, path)
 
 
 def write_csv(path, columns, rows):
     """Write rows (dicts) atomically; bools become the text True/False."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([str(row[c]) for c in columns])  # str(float) reads back exactly
-    os.replace(tmp, path)
 
 
 # Worker state, set once per process (the song tables are too big to send with every task).
