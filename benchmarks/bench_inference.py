@@ -82,6 +82,7 @@ def main():
     args = p.parse_args()
     extra = [a for a in args.cli_args if a != "--"]
     work = args.workdir or tempfile.mkdtemp(prefix="bench_inference_")
+    os.makedirs(work, exist_ok=True)
     weights = args.weight_directory
     model_note = weights
     if not os.path.isfile(os.path.join(weights, "all.pth")):
