@@ -13,13 +13,7 @@ SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, 
              hid_chan=64, skip_chan=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The CI's 2 cores are shared: torch's thread pool then spins and runs 50x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(seed=0):

@@ -32,13 +32,7 @@ def song(channels, seconds, sample_rate=44100, seed=0):
     return audio.astype(np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The CI's 2 cores are shared: torch's thread pool then spins and runs 50x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

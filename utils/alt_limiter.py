@@ -19,7 +19,7 @@ from numba import njit
 
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.maximizer import solve_drive
+from utils.maximizer import check_audio, check_rate, solve_drive
 
 
 def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0, ratio=4.0,
@@ -41,14 +41,8 @@ def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0,
     Returns:
         limited: float32 (channels, time), every |sample| <= 10 ** (ceiling_db / 20).
     """
-    audio = np.asarray(audio)
-    if audio.ndim != 2 or audio.shape[0] < 1:
-        raise DelimitError(f"alt limiter input must be shaped (channels, time), got {audio.shape}")
-    audio = audio.astype(np.float64)
-    if not np.isfinite(audio).all():
-        raise DelimitError("alt limiter input contains NaN or infinite samples")
-    if not sample_rate > 0:
-        raise DelimitError(f"alt limiter sample_rate must be > 0, got {sample_rate}")
+    audio = check_audio(audio)
+    check_rate(sample_rate)
     if not ceiling_db <= 0.0:
         raise DelimitError(f"alt limiter ceiling_db must be <= 0 dBFS, got {ceiling_db}")
     if not (ratio >= 1.0 and knee_db >= 0.0 and 0.0 <= clip_knee < 1.0):

@@ -77,8 +77,8 @@ def limit(audio, sample_rate=44100, threshold_db=0.0, ceiling_db=-0.1, character
             with drive = 10 ** (-threshold_db / 20).
         gain: float32 (time,), in (0, 1], the gain applied after the drive.
     """
-    audio = _check_audio(audio)
-    sample_rate = _check_rate(sample_rate)
+    audio = check_audio(audio)
+    sample_rate = check_rate(sample_rate)
     if not threshold_db <= 0.0:
         raise DelimitError(f"limiter threshold_db must be <= 0 dB, got {threshold_db}")
     if not ceiling_db <= 0.0:
@@ -166,7 +166,7 @@ def maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu=0.5,
         on a dense mix): if the target is out of reach within min_threshold_db, the run
         closest to it is returned. Silent input is returned unchanged with gain 1, threshold 0.
     """
-    audio = _check_audio(audio)
+    audio = check_audio(audio)
     if "threshold_db" in limit_kwargs:
         raise DelimitError("maximize_to_loudness sets threshold_db itself; do not pass it")
     if not np.isfinite(integrated_loudness(audio, sample_rate)):
@@ -293,7 +293,8 @@ def random_limiter_params(rng):
     }
 
 
-def _check_audio(audio):
+def check_audio(audio):
+    """`audio` as float64 (channels, time); DelimitError if misshapen or not finite."""
     audio = np.asarray(audio)
     if audio.ndim != 2 or audio.shape[0] < 1:
         raise DelimitError(f"limiter input must be shaped (channels, time), got {audio.shape}")
@@ -303,7 +304,7 @@ def _check_audio(audio):
     return audio
 
 
-def _check_rate(sample_rate):
+def check_rate(sample_rate):
     if not sample_rate > 0:
         raise DelimitError(f"limiter sample_rate must be > 0, got {sample_rate}")
     return float(sample_rate)
