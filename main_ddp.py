@@ -158,10 +158,14 @@ def train(config):
     valid_criterion = CombinedLoss(mlp["valid_loss_func"], mlp["valid_loss_scales"]).to(ctx.device)
 
     state = new_train_state()
-    resume_path = train_utils.resolve_resume_path(dirs["resume"], checkpoint_dir, target)
+    resume_path = train_utils.resolve_resume_path(dirs["resume"], checkpoint_dir, target,
+                                                  weights_only=dirs["continual_train"])
     if resume_path:
         checkpoint = torch.load(resume_path, map_location=ctx.device, weights_only=False)
-        model.load_state_dict(checkpoint["state_dict"])
+        if "state_dict" not in checkpoint:  # a plain state_dict (all.pth), e.g. weight/
+            checkpoint = {"state_dict": checkpoint}
+        model.load_state_dict({k.removeprefix("module."): v
+                               for k, v in checkpoint["state_dict"].items()})
         if not dirs["continual_train"]:  # continual_train: new run from these weights
             optimizer.load_state_dict(checkpoint["optimizer"])
             if scheduler is not None and checkpoint["scheduler"] is not None:

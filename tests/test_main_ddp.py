@@ -131,3 +131,17 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(stems, tmp_path):
         assert torch.equal(rank1["state_dict"][key], value), key
     with open(os.path.join(checkpoint_dir(str(out)), "all.json")) as f:
         assert json.load(f)["args"]["sys_params"]["world_size"] == 2
+
+
+def test_continual_training_starts_a_new_run_from_a_weight_folder(stems, tmp_path):
+    first, _ = main_ddp.train(load_config("smoke", smoke_overrides(
+        stems, str(tmp_path / "a"), *SMALL_MODEL, "hyperparams.epochs=1")))
+    weight_folder = checkpoint_dir(str(tmp_path / "a"))  # all.pth + all.json, like weight/
+    os.remove(os.path.join(weight_folder, "all.chkpnt"))
+    config = load_config("smoke", smoke_overrides(
+        stems, str(tmp_path / "b"), *SMALL_MODEL, "hyperparams.epochs=1", "hyperparams.lr=1e-12",
+        f"dir_params.resume={weight_folder}", "dir_params.continual_train=true"))
+    second, state = main_ddp.train(config)
+    assert state["epochs_trained"] == 1  # a new run: its own epochs, not the first run's
+    for key, value in first.state_dict().items():  # started from the first run's weights
+        torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)

@@ -22,18 +22,25 @@ def atomic_json_save(obj, path):
         json.dump(obj, f, indent=4)
 
 
-def resolve_resume_path(resume, checkpoint_dir, target):
+def resolve_resume_path(resume, checkpoint_dir, target, weights_only=False):
     """`dir_params.resume`: true -> this run's own checkpoint; a folder or a .chkpnt path.
-    Returns the checkpoint file to load, or None when there is nothing to resume."""
+    With `weights_only` (continual training) a weight folder's {target}.pth or a .pth path
+    also does. Returns the file to load, or None when there is nothing to resume."""
     if resume in (None, False, ""):
         return None
     if resume is True:
         path = os.path.join(checkpoint_dir, f"{target}.chkpnt")
         return path if os.path.isfile(path) else None  # nothing saved yet: start fresh
-    path = resume if resume.endswith(".chkpnt") else os.path.join(resume, f"{target}.chkpnt")
-    if not os.path.isfile(path):
-        raise DelimitError(f"{path}: dir_params.resume names no checkpoint file")
-    return path
+    if os.path.isfile(resume) and (resume.endswith(".chkpnt") or weights_only):
+        return resume
+    candidates = [os.path.join(resume, f"{target}.chkpnt")]
+    if weights_only:
+        candidates.append(os.path.join(resume, f"{target}.pth"))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise DelimitError(f"{resume}: dir_params.resume names no checkpoint "
+                       f"({' or '.join(os.path.basename(c) for c in candidates)})")
 
 
 class EMA:
