@@ -77,11 +77,6 @@ def make_song(seed, index, seconds, sample_rate=SAMPLE_RATE):
     return row["name"], audio, row
 
 
-def _write_wav(path, audio, sample_rate):
-    """Write (channels, time) audio as float32 wav through a temporary file (atomic)."""
-    write_audio(path, audio, sample_rate, subtype="FLOAT")
-
-
 def _write_csv(path, rows):
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, CSV_COLUMNS, lineterminator="\n")
@@ -115,7 +110,8 @@ def make_eval_sets(output, n_songs=10, seconds=30.0, seed=EVAL_MIN_SEED,
     for index in tqdm(range(n_songs), desc="eval sets", unit="song", disable=not progress):
         name, audio, row = make_song(seed, index, seconds, sample_rate)
         for set_name, signal in audio.items():
-            _write_wav(os.path.join(output, set_name, f"{name}.wav"), signal, sample_rate)
+            write_audio(os.path.join(output, set_name, f"{name}.wav"), signal, sample_rate,
+                        subtype="FLOAT")
         for key in ("maximizer_lufs", "alt_lufs"):
             if abs(row[key] - row["target_lufs"]) > TOLERANCE_LU:
                 tqdm.write(f"make_eval_sets: {name}: {key} {row[key]:.2f} misses the target "

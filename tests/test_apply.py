@@ -6,8 +6,8 @@ import torch
 
 from models import build_model, load_pretrained
 from tests.conftest import REPO
-from utils.apply import (Chunking, SongStatistics, StreamingGain, apply_model, crossfade_weight,
-                         model_gain)
+from utils.apply import (Chunking, StreamingGain, apply_model, crossfade_weight, model_gain,
+                         song_statistics)
 
 SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, bn_chan=32,
              hid_chan=64, skip_chan=32)
@@ -140,11 +140,7 @@ def test_streaming_holds_about_one_window_whatever_the_length():
 
 
 def whole_song_statistics(model, audio):
-    statistics = SongStatistics(model)
-    stream = StreamingGain(model, Chunking(None), statistics=statistics)
-    stream.push(audio)
-    stream.finish()
-    return statistics.freeze()
+    return song_statistics(model, Chunking(None), [audio])
 
 
 def test_song_statistics_of_a_single_window_reproduce_its_own_normalisation():
@@ -163,11 +159,7 @@ def test_statistics_gathered_window_by_window_approach_the_whole_songs():
     model = small_model()
     audio = limited_song(12.0)
     whole = whole_song_statistics(model, audio)
-    windowed = SongStatistics(model)
-    stream = StreamingGain(model, Chunking(3 * 44100), statistics=windowed)
-    stream.push(audio)
-    stream.finish()
-    windowed.freeze()
+    windowed = song_statistics(model, Chunking(3 * 44100), [audio])
     first_mean, first_var = windowed.moments[0]  # encoder features: nearly the same frames
     assert float(first_mean) == pytest.approx(float(whole.moments[0][0]), rel=1e-3)
     assert float(first_var) == pytest.approx(float(whole.moments[0][1]), rel=1e-3)

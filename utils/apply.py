@@ -309,14 +309,27 @@ def apply_model(model, audio, chunking=None, device="cpu", block=65536):
     chunking = chunking or Chunking.from_seconds()
     statistics = None
     if chunking.needs_statistics(audio.shape[1]):
-        statistics = SongStatistics(model)
-        _stream(StreamingGain(model, chunking.statistics_pass(), device, statistics), audio,
-                block)
-        statistics.freeze()
-    return _stream(StreamingGain(model, chunking, device, statistics), audio, block)
-
-
-def _stream(stream, audio, block):
-    parts = [stream.push(audio[:, i:i + block]) for i in range(0, audio.shape[1], block)]
+        statistics = song_statistics(model, chunking, _blocks(audio, block), device)
+    stream = StreamingGain(model, chunking, device, statistics)
+    parts = [stream.push(b) for b in _blocks(audio, block)]
     parts.append(stream.finish())
     return np.concatenate(parts)
+
+
+def song_statistics(model, chunking, blocks, device="cpu"):
+    """The statistics pass: run `chunking`'s windows over the whole song, gathering every gLN
+    layer's statistics, and return them frozen (SongStatistics).
+
+    Args:
+        blocks: iterable of float32 `(2, n)` blocks at the model's rate, the whole song.
+    """
+    statistics = SongStatistics(model)
+    stream = StreamingGain(model, chunking.statistics_pass(), device, statistics)
+    for block in blocks:
+        stream.push(block)
+    stream.finish()
+    return statistics.freeze()
+
+
+def _blocks(audio, block):
+    return (audio[:, i:i + block] for i in range(0, audio.shape[1], block))

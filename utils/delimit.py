@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from utils.apply import Chunking, SongStatistics, StreamingGain
+from utils.apply import Chunking, StreamingGain, song_statistics
 from utils.audio import (MODEL_RATE, AudioReader, AudioWriter, StreamResampler,
                          atomic_path, to_stereo)
 from utils.errors import DelimitError
@@ -243,22 +243,21 @@ def _fit(gain, length):
 
 
 def _statistics(model, blocks, sample_rate, options, bar=None):
-    """Pass over the song gathering gLN statistics (utils.apply.SongStatistics).
+    """The statistics pass (utils.apply.song_statistics) over the song's blocks.
 
     Args:
         blocks: iterable of `(channels, n)` blocks at `sample_rate` (the model's input).
     """
-    statistics = SongStatistics(model)
     to_model = StreamResampler(sample_rate, MODEL_RATE, 2)
-    windows = StreamingGain(model, _chunking(options).statistics_pass(), options.device,
-                            statistics)
-    for block in blocks:
-        windows.push(to_model(to_stereo(block)))
-        if bar is not None:
-            bar.update(block.shape[1] / sample_rate)
-    windows.push(to_model(np.zeros((2, 0), np.float32), last=True))
-    windows.finish()
-    return statistics.freeze()
+
+    def model_blocks():
+        for block in blocks:
+            yield to_model(to_stereo(block))
+            if bar is not None:
+                bar.update(block.shape[1] / sample_rate)
+        yield to_model(np.zeros((2, 0), np.float32), last=True)
+
+    return song_statistics(model, _chunking(options), model_blocks(), options.device)
 
 
 class _GainStream:
