@@ -7,7 +7,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
-SPEC_DIR = os.path.join(os.path.dirname(REPO), "shared", "spec")
+# What the tests know about the reference (written by the scripts beside it, see their docstrings).
+DATA_DIR = os.path.join(REPO, "tests", "data")
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,9 @@ def test_missing_config_is_a_clear_error():
 def test_defaults_cover_the_reference_json_args():
     import json
 
-    from tests.conftest import SPEC_DIR
+    from tests.conftest import DATA_DIR
 
-    with open(os.path.join(SPEC_DIR, "reference_all.json")) as f:
+    with open(os.path.join(DATA_DIR, "reference_all.json")) as f:
         args = json.load(f)["args"]
     known = defaults()
     for group, keys in args.items():

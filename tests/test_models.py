@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models import build_model, load_pretrained
-from tests.conftest import SPEC_DIR
+from tests.conftest import DATA_DIR
 from utils.errors import DelimitError
 
 SMALL = dict(n_filters=32, kernel_size=16, stride=8, n_blocks=2, n_repeats=1, bn_chan=16,
@@ -13,14 +13,14 @@ SMALL = dict(n_filters=32, kernel_size=16, stride=8, n_blocks=2, n_repeats=1, bn
 
 
 def reference_args():
-    with open(os.path.join(SPEC_DIR, "reference_all.json")) as f:
+    with open(os.path.join(DATA_DIR, "reference_all.json")) as f:
         return json.load(f)["args"]
 
 
 def test_state_dict_matches_the_reference_checkpoint_exactly():
     model = build_model(reference_args()["conv_tasnet_params"])
     expected = {}
-    with open(os.path.join(SPEC_DIR, "official_state_dict.tsv")) as f:
+    with open(os.path.join(DATA_DIR, "reference_state_dict.tsv")) as f:
         for line in f:
             if line.startswith("#") or not line.strip():
                 continue
