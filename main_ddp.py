@@ -64,19 +64,25 @@ class Context:
             dist.barrier()
 
 
-def prepare_stems(config, ctx):
-    """Generate the stem folder the config names when it is missing and the config says how."""
-    root, spec = config["dir_params"]["root"], config["data_params"]["generate_stems"]
-    if config["dir_params"]["ozone_root"] or os.path.isdir(os.path.join(root, "train")):
-        return
-    if not spec:
-        raise DelimitError(f"{root}: no train/ folder of stems (set dir_params.root, or "
-                           "data_params.generate_stems to generate one)")
-    if ctx.is_main:
+def prepare_data(config, ctx):
+    """Before the datasets are built, on the first process alone: generate the stem folder the
+    config names when it is missing and the config says how, and decode the songs of
+    dir_params.song_root into their cache."""
+    dirs, data = config["dir_params"], config["data_params"]
+    weights = data["source_weights"] or {"musdb_xl" if dirs["ozone_root"] else "stems": 1.0}
+    root, spec = dirs["root"], data["generate_stems"]
+    if ctx.is_main and weights.get("stems") and not os.path.isdir(os.path.join(root, "train")):
+        if not spec:
+            raise DelimitError(f"{root}: no train/ folder of stems (set dir_params.root, or "
+                               "data_params.generate_stems to generate one)")
         from prepro.make_stems import make_stems
 
         print(f"generating {spec['n_songs']} songs of {spec['seconds']} s into {root}", flush=True)
         make_stems(root, n_songs=spec["n_songs"], seconds=spec["seconds"], seed=spec["seed"])
+    if ctx.is_main and weights.get("songs"):
+        from dataloader import build_song_cache, song_cache_dir
+
+        build_song_cache(dirs["song_root"], song_cache_dir(dirs))
     ctx.barrier()
 
 
@@ -84,27 +90,39 @@ def new_train_state():
     return dict(epoch=0, step_in_epoch=0, global_step=0, best_loss=math.inf, best_epoch=0,
                 num_bad_epochs=0, epochs_trained=0, epoch_loss_sum=0.0, epoch_loss_count=0,
                 epoch_time=0.0, train_loss_history=[], valid_loss_history=[],
-                train_time_history=[], valid_si_sdr_history=[], valid_input_si_sdr_history=[])
+                train_time_history=[], valid_si_sdr_history=[], valid_input_si_sdr_history=[],
+                valid_untouched_si_sdr_history=[])
+
+
+UNLIMITED_INPUT_DB = 60.0  # a validation input this close to its target was left unlimited
 
 
 @torch.no_grad()
 def validate(model, valid_dataset, criterion, ctx):
-    """Mean validation loss and SI-SDR (output and limited input vs. the unlimited target),
-    over whole songs shared out between processes."""
+    """Validation over whole items shared out between processes: the mean loss; the mean
+    SI-SDR of the output and of the input against the target over the limited items; and over
+    the items left unlimited (if any), the mean SI-SDR of the output against the input (nan
+    when there are none)."""
     model.eval()
-    totals = [0.0, 0.0, 0.0, 0.0]  # loss, output SI-SDR, input SI-SDR, songs
+    totals = [0.0] * 6  # loss, items, out SI-SDR, in SI-SDR, limited items, unlimited SI-SDR
     for index in range(ctx.rank, len(valid_dataset), ctx.world_size):
         limited, target, _ = valid_dataset[index]
         limited, target = limited[None].to(ctx.device), target[None].to(ctx.device)
         _, estimate = model(limited)
         totals[0] += criterion(estimate, target).item()
-        totals[1] += channel_si_sdr(estimate, target).item()
-        totals[2] += channel_si_sdr(limited, target).item()
-        totals[3] += 1
-    loss, out_sdr, in_sdr, count = ctx.all_sum(totals)
+        totals[1] += 1
+        input_sdr = channel_si_sdr(limited, target).item()
+        if input_sdr < UNLIMITED_INPUT_DB:
+            totals[2] += channel_si_sdr(estimate, target).item()
+            totals[3] += input_sdr
+            totals[4] += 1
+        else:
+            totals[5] += channel_si_sdr(estimate, limited).item()
+    loss, count, out_sdr, in_sdr, n_limited, untouched = ctx.all_sum(totals)
     model.train()
-    count = max(count, 1)
-    return loss / count, out_sdr / count, in_sdr / count
+    n_limited, n_unlimited = max(n_limited, 1), count - n_limited
+    return (loss / max(count, 1), out_sdr / n_limited, in_sdr / n_limited,
+            untouched / n_unlimited if n_unlimited else math.nan)
 
 
 def save_checkpoint(path, model, optimizer, scheduler, ema, state):
@@ -129,7 +147,7 @@ def train(config):
     chkpnt_path = os.path.join(checkpoint_dir, f"{target}.chkpnt")
     if ctx.is_main:
         os.makedirs(checkpoint_dir, exist_ok=True)
-    prepare_stems(config, ctx)
+    prepare_data(config, ctx)
 
     from dataloader import build_datasets  # after the stems exist
 
@@ -154,19 +172,26 @@ def train(config):
             patience=hp["lr_decay_patience"], min_lr=min_lr)
     ema = train_utils.EMA(model, hp["ema_decay"]) if hp["ema"] else None
     mlp = config["model_loss_params"]
-    criterion = CombinedLoss(mlp["train_loss_func"], mlp["train_loss_scales"]).to(ctx.device)
-    valid_criterion = CombinedLoss(mlp["valid_loss_func"], mlp["valid_loss_scales"]).to(ctx.device)
+    criterion = CombinedLoss(mlp["train_loss_func"], mlp["train_loss_scales"],
+                             mlp["si_sdr_cap_db"]).to(ctx.device)
+    valid_criterion = CombinedLoss(mlp["valid_loss_func"], mlp["valid_loss_scales"],
+                                   mlp["si_sdr_cap_db"]).to(ctx.device)
 
     state = new_train_state()
+    weights_only = dirs["continual_train"]
     resume_path = train_utils.resolve_resume_path(dirs["resume"], checkpoint_dir, target,
-                                                  weights_only=dirs["continual_train"])
+                                                  weights_only=weights_only)
+    if resume_path is None and dirs["init_weights"]:  # a new run: start from these weights
+        weights_only = True
+        resume_path = train_utils.resolve_resume_path(dirs["init_weights"], checkpoint_dir,
+                                                      target, weights_only=True)
     if resume_path:
         checkpoint = torch.load(resume_path, map_location=ctx.device, weights_only=False)
         if "state_dict" not in checkpoint:  # a plain state_dict (all.pth), e.g. weight/
             checkpoint = {"state_dict": checkpoint}
         model.load_state_dict({k.removeprefix("module."): v
                                for k, v in checkpoint["state_dict"].items()})
-        if not dirs["continual_train"]:  # continual_train: new run from these weights
+        if not weights_only:  # continual_train or init_weights: a new run from these weights
             optimizer.load_state_dict(checkpoint["optimizer"])
             if scheduler is not None and checkpoint["scheduler"] is not None:
                 scheduler.load_state_dict(checkpoint["scheduler"])
@@ -174,7 +199,7 @@ def train(config):
                 ema.model.load_state_dict(checkpoint["ema"])
             state.update(checkpoint["train_state"])
         if ctx.is_main:
-            print(f"resumed from {resume_path}: epoch {state['epoch'] + 1}, "
+            print(f"{'weights from' if weights_only else 'resumed from'} {resume_path}: epoch {state['epoch'] + 1}, "
                   f"step {state['step_in_epoch']} of the epoch", flush=True)
 
     logger = train_utils.WandbLogger(config, checkpoint_dir) if ctx.is_main else None
@@ -246,7 +271,8 @@ def train(config):
         loss_sum, loss_count = ctx.all_sum([state["epoch_loss_sum"], state["epoch_loss_count"]])
         train_loss = loss_sum / max(loss_count, 1)
         eval_model = ema.model if ema is not None else model
-        valid_loss, valid_sdr, input_sdr = validate(eval_model, valid_dataset, valid_criterion, ctx)
+        valid_loss, valid_sdr, input_sdr, untouched_sdr = validate(eval_model, valid_dataset,
+                                                                   valid_criterion, ctx)
         if scheduler is not None:
             scheduler.step(valid_loss)
         state["train_time_history"].append(state["epoch_time"] + time.time() - started)
@@ -254,6 +280,7 @@ def train(config):
         state["valid_loss_history"].append(valid_loss)
         state["valid_si_sdr_history"].append(valid_sdr)
         state["valid_input_si_sdr_history"].append(input_sdr)
+        state.setdefault("valid_untouched_si_sdr_history", []).append(untouched_sdr)
         improved = valid_loss < state["best_loss"]
         if improved:
             state.update(best_loss=valid_loss, best_epoch=epoch + 1, num_bad_epochs=0)
@@ -272,7 +299,10 @@ def train(config):
             train_utils.plot_loss_curve(state, os.path.join(checkpoint_dir, "loss_curve.png"))
             print(f"epoch {epoch + 1}: train loss {train_loss:.3f}, valid loss {valid_loss:.3f}, "
                   f"valid SI-SDR {valid_sdr:.2f} dB (limited input {input_sdr:.2f} dB, "
-                  f"{valid_sdr - input_sdr:+.2f} dB){' *best*' if improved else ''}", flush=True)
+                  f"{valid_sdr - input_sdr:+.2f} dB)"
+                  + (f", unlimited items left at {untouched_sdr:.1f} dB"
+                     if not math.isnan(untouched_sdr) else "")
+                  + (" *best*" if improved else ""), flush=True)
             logger.log({"train/epoch_loss": train_loss, "valid/loss": valid_loss,
                         "valid/si_sdr": valid_sdr, "valid/si_sdr_improvement": valid_sdr - input_sdr,
                         "epoch": epoch + 1}, state["global_step"])

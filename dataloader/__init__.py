@@ -2,51 +2,114 @@
 
     train_dataset, valid_dataset = build_datasets(config)
 
-picks MusdbXLTrainDataset (a prepared musdb-XL-train, dir_params.ozone_root) or OnTheFlyDataset
-(stems limited while training) and a ValidDataset of held-out whole songs.
+Training items come from up to three sources, mixed by data_params.source_weights: whole songs
+(SongDataset, dir_params.song_root), generated or musdb18-HQ stems limited live
+(OnTheFlyDataset, dir_params.root) and a prepared musdb-XL-train (MusdbXLTrainDataset,
+dir_params.ozone_root). Validation: held-back songs when songs are a source, otherwise
+held-out stem songs (ValidDataset).
 """
+import os
+
+import numpy as np
+import torch
+
 from dataloader.musdb_xl_train import MusdbXLTrainDataset
 from dataloader.on_the_fly import OnTheFlyDataset
+from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_song_cache,
+                              split_song_list)
 from dataloader.valid import ValidDataset
 from utils.mixing import split_songs
 
-__all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "ValidDataset", "build_datasets",
+__all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset", "SongValidDataset",
+           "ValidDataset", "WeightedSources", "build_datasets", "song_cache_dir",
            "split_songs"]
 
 
-def build_datasets(cfg):
-    """(train_dataset, valid_dataset) for a nested reference config.
+class WeightedSources(torch.utils.data.Dataset):
+    """Items drawn from several datasets with fixed shares.
 
-    Uses dir_params.root (stems), dir_params.ozone_root (set: MusdbXLTrainDataset, reading
-    the rebuilt wavs of dir_params.ozone_wav_root if set; null: OnTheFlyDataset),
-    data_params (seq_dur, sample_rate, samples_per_track, use_fixed, target_loudnorm_lufs, and the project's limiter_variety, n_valid_songs, valid_max_seconds,
-    limitaug_custom_target_lufs, limitaug_custom_target_lufs_std) and sys_params.seed.
+    Item i picks source k with probability weights[k] and one of its items uniformly, from a
+    generator seeded by (seed, epoch, i); len = the sum of the sources' lengths.
     """
+
+    def __init__(self, datasets, weights, seed=777):
+        self.datasets = list(datasets)
+        weights = np.asarray(weights, np.float64)
+        self.p = weights / weights.sum()
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+        for dataset in self.datasets:
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self.epoch, int(index), 1])
+        dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.p))]
+        return dataset[int(rng.integers(len(dataset)))]
+
+
+def song_cache_dir(dirs):
+    """Where dir_params.song_root's decoded cache lives."""
+    if dirs["song_cache"]:
+        return dirs["song_cache"]
+    name = os.path.basename(os.path.normpath(os.path.abspath(dirs["song_root"])))
+    return os.path.join("data", "song_cache", name)
+
+
+def build_datasets(cfg):
+    """(train_dataset, valid_dataset) for a nested config (utils.config: every key present)."""
     dirs, data = cfg["dir_params"], cfg["data_params"]
     seed = cfg["sys_params"]["seed"]
-    root = dirs["root"]
-    sample_rate = data.get("sample_rate", 44100)
-    n_valid = data.get("n_valid_songs", 14)
-    target_lufs = data.get("limitaug_custom_target_lufs")
-    target_std = data.get("limitaug_custom_target_lufs_std")
+    target_lufs = data["limitaug_custom_target_lufs"]
+    target_std = data["limitaug_custom_target_lufs_std"]
     target_lufs = -8.0 if target_lufs is None else target_lufs
     target_std = 1.0 if target_std is None else target_std
-    common = dict(seq_dur=data.get("seq_dur", 4.0), sample_rate=sample_rate,
-                  samples_per_track=data.get("samples_per_track", 128),
-                  use_fixed=data.get("use_fixed", 0.019),
-                  target_loudnorm_lufs=data.get("target_loudnorm_lufs", -14.0), seed=seed)
-    _, valid_songs = split_songs(root, n_valid)
-    if dirs.get("ozone_root"):
-        wav_root = dirs.get("ozone_wav_root")
-        train = MusdbXLTrainDataset(root, dirs["ozone_root"], n_valid=n_valid,
-                                    from_ratio=wav_root is None, wav_root=wav_root, **common)
-    else:
-        train = OnTheFlyDataset(root, "train", target_lufs_mean=target_lufs,
-                                target_lufs_std=target_std,
-                                limiter_variety=data.get("limiter_variety", "wide"),
-                                valid_songs=valid_songs, **common)
-    valid = ValidDataset(root, valid_songs, sample_rate=sample_rate,
-                         target_loudnorm_lufs=common["target_loudnorm_lufs"],
-                         max_seconds=data.get("valid_max_seconds"), seed=seed,
-                         target_lufs_mean=target_lufs, target_lufs_std=target_std)
-    return train, valid
+    weights = data["source_weights"] or {
+        "musdb_xl" if dirs["ozone_root"] else "stems": 1.0}
+    limits = dict(limiter_variety=data["limiter_variety"], designs=data["limiter_designs"])
+    train, shares, valid = [], [], None
+    if weights.get("songs"):
+        cache_root = song_cache_dir(dirs)
+        cache = SongCache(cache_root, build_song_cache(dirs["song_root"], cache_root))
+        train_songs, valid_songs = split_song_list(cache.frames)
+        train.append(SongDataset(cache, train_songs, seq_dur=data["seq_dur"],
+                                 items_per_song=data["samples_per_track"],
+                                 target_loudnorm_lufs=data["target_loudnorm_lufs"],
+                                 target_lufs_mean=target_lufs, target_lufs_std=target_std,
+                                 unlimited_prob=data["unlimited_prob"], seed=seed, **limits))
+        shares.append(weights["songs"])
+        valid = SongValidDataset(cache, valid_songs, seconds=data["valid_max_seconds"] or 10.0,
+                                 target_loudnorm_lufs=data["target_loudnorm_lufs"],
+                                 target_lufs_mean=target_lufs, seed=seed, **limits)
+    if weights.get("stems") or weights.get("musdb_xl") or valid is None:
+        root = dirs["root"]
+        n_valid = data["n_valid_songs"]
+        common = dict(seq_dur=data["seq_dur"], sample_rate=data["sample_rate"],
+                      samples_per_track=data["samples_per_track"], use_fixed=data["use_fixed"],
+                      target_loudnorm_lufs=data["target_loudnorm_lufs"], seed=seed)
+        _, valid_songs = split_songs(root, n_valid)
+        if weights.get("musdb_xl"):
+            wav_root = dirs["ozone_wav_root"]
+            train.append(MusdbXLTrainDataset(root, dirs["ozone_root"], n_valid=n_valid,
+                                             from_ratio=wav_root is None, wav_root=wav_root,
+                                             **common))
+            shares.append(weights["musdb_xl"])
+        if weights.get("stems"):
+            train.append(OnTheFlyDataset(root, "train", target_lufs_mean=target_lufs,
+                                         target_lufs_std=target_std, valid_songs=valid_songs,
+                                         unlimited_prob=data["unlimited_prob"],
+                                         mix_bus=data["mix_bus"], **limits, **common))
+            shares.append(weights["stems"])
+        if valid is None:
+            valid = ValidDataset(root, valid_songs, sample_rate=data["sample_rate"],
+                                 target_loudnorm_lufs=data["target_loudnorm_lufs"],
+                                 max_seconds=data["valid_max_seconds"], seed=seed,
+                                 target_lufs_mean=target_lufs, target_lufs_std=target_std,
+                                 limiter_variety=data["limiter_variety"])
+    return (train[0] if len(train) == 1 else WeightedSources(train, shares, seed)), valid

@@ -3,22 +3,11 @@ import numpy as np
 import torch
 
 from utils.errors import DelimitError
+from utils.limiters.compressor import mix_bus, random_bus_params
+from utils.limiters.training import LIMITER_VARIETIES, check_designs, limit_for_training
 from utils.loudness import integrated_loudness
-from utils.maximizer import maximize_to_loudness, random_limiter_params
 from utils.mixing import (MAX_REDRAWS, coherent_row, draw_row, list_songs, mix_from_row,
                           split_songs, stem_frames)
-
-LIMITER_VARIETIES = ("wide", "reference")
-
-
-def draw_limiter_params(rng, variety):
-    """`limit` keyword arguments: "wide" = utils.maximizer.random_limiter_params; "reference" =
-    musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other defaults."""
-    if variety == "wide":
-        return random_limiter_params(rng)
-    if variety == "reference":
-        return {"character": float(min(rng.gamma(2.0, 1.0), 10.0))}
-    raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, got {variety!r}")
 
 
 def to_tensor(audio):
@@ -27,16 +16,19 @@ def to_tensor(audio):
 
 
 class OnTheFlyDataset(torch.utils.data.Dataset):
-    """Random stem mixes limited live by the project's maximizer.
+    """Random stem mixes limited live by the project's training limiters.
 
     Item i, a pair of float32 tensors (2, round(seq_dur * sample_rate)):
-        limited: the mix through utils.maximizer.maximize_to_loudness at a target loudness drawn
-            from N(target_lufs_mean, target_lufs_std) LUFS;
+        limited: the mix through utils.limiters.training.limit_for_training (one of `designs`,
+            or unlimited with probability unlimited_prob) at a target loudness drawn from
+            N(target_lufs_mean, target_lufs_std) LUFS;
         target: the unlimited mix normalised to target_loudnorm_lufs.
     The mix is drawn as musdb-XL-train's (each stem from a random song at a random start, gain
     U(0.25, 1.25), channel swap p=0.5; silent mixes redrawn) or, with probability use_fixed, a
-    coherent window of one song (its 4 stems at the same start, gain 1, no swap). Only the
-    window of each stem is read from disk. Item i is a function of (seed, epoch, i) alone.
+    coherent window of one song (its 4 stems at the same start, gain 1, no swap). With mix_bus,
+    the summed mix goes through a mix-bus stage (glue compression and gentle saturation,
+    utils.limiters.compressor.mix_bus) first, as real mixes do. Only the window of each stem is
+    read from disk. Item i is a function of (seed, epoch, i) alone.
 
     Args:
         root: musdb18-HQ layout, stems at root/train/{song}/{stem}.wav (44.1 kHz).
@@ -48,6 +40,9 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         target_loudnorm_lufs: loudness of the target.
         target_lufs_mean, target_lufs_std: distribution of the limited input's loudness.
         limiter_variety: "wide" (random_limiter_params) or "reference" (Gamma character only).
+        designs: training limiter designs (utils.limiters.training.TRAINING_DESIGNS).
+        unlimited_prob: share of items left unlimited (target = input).
+        mix_bus: pass each mix through the mix-bus stage.
         valid_songs: held-out song names; None: split_songs(root, n_valid).
         n_valid: held-out songs of a folder without musdb's validation songs.
         seed: base seed.
@@ -56,12 +51,14 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __init__(self, root, split="train", seq_dur=4.0, sample_rate=44100,
                  samples_per_track=128, use_fixed=0.019, target_loudnorm_lufs=-14.0,
                  target_lufs_mean=-8.0, target_lufs_std=1.0, limiter_variety="wide",
-                 valid_songs=None, n_valid=14, seed=777):
+                 valid_songs=None, n_valid=14, seed=777, designs=("maximizer",),
+                 unlimited_prob=0.0, mix_bus=False):
         if split not in ("train", "valid"):
             raise DelimitError(f"split must be 'train' or 'valid', got {split!r}")
         if limiter_variety not in LIMITER_VARIETIES:
             raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, "
                                f"got {limiter_variety!r}")
+        check_designs(designs)
         if valid_songs is None:
             train, valid = split_songs(root, n_valid)
         else:
@@ -79,6 +76,9 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         self.target_lufs_mean = target_lufs_mean
         self.target_lufs_std = target_lufs_std
         self.limiter_variety = limiter_variety
+        self.designs = tuple(designs)
+        self.unlimited_prob = unlimited_prob
+        self.mix_bus = mix_bus
         self.seed = seed
         self.epoch = 0
         self.lengths = stem_frames(root, self.songs, sample_rate)  # frame counts only
@@ -94,9 +94,12 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         coherent = rng.random() < self.use_fixed
         mix, mix_lufs = self.draw_mix(rng, coherent)
+        if self.mix_bus:
+            mix = mix_bus(mix, self.sample_rate, **random_bus_params(rng))
+            mix_lufs = integrated_loudness(mix, self.sample_rate)
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)
-        params = draw_limiter_params(rng, self.limiter_variety)
-        limited, _, _ = maximize_to_loudness(mix, self.sample_rate, target_lufs, **params)
+        limited = limit_for_training(mix, self.sample_rate, rng, target_lufs, self.designs,
+                                     self.limiter_variety, self.unlimited_prob)
         # = normalize_loudness(mix, ...), reusing the loudness measured when drawing the mix
         target = mix * np.float32(10.0 ** ((self.target_loudnorm_lufs - mix_lufs) / 20.0))
         return to_tensor(limited), to_tensor(target)

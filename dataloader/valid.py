@@ -2,8 +2,9 @@
 import numpy as np
 import torch
 
-from dataloader.on_the_fly import draw_limiter_params, to_tensor
+from dataloader.on_the_fly import to_tensor
 from utils.errors import DelimitError
+from utils.limiters.training import draw_limiter_params
 from utils.loudness import normalize_loudness
 from utils.maximizer import maximize_to_loudness
 from utils.mixing import mix_song, song_seed, stem_frames
@@ -29,7 +30,7 @@ class ValidDataset(torch.utils.data.Dataset):
         max_seconds: use only the first max_seconds of each song (None: whole songs).
         seed: base seed.
         target_lufs_mean, target_lufs_std: distribution of the limited input's loudness.
-        limiter_variety: "wide" or "reference" (see on_the_fly.draw_limiter_params).
+        limiter_variety: "wide" or "reference" (see utils.limiters.training.draw_limiter_params).
     """
 
     def __init__(self, root, valid_songs, sample_rate=44100, target_loudnorm_lufs=-14.0,

@@ -10,6 +10,7 @@ import os
 import yaml
 
 from utils.errors import DelimitError
+from utils.limiters.training import check_designs
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -48,6 +49,9 @@ SCHEMA = {
         "exp_name": (str, "delimit"),
         "resume": ((bool, str, type(None)), None),
         "continual_train": (bool, False),
+        # project: weights (a folder with all.pth, or a .pth) that a new run starts from when
+        # dir_params.resume finds no checkpoint of its own
+        "init_weights": (OPT_STR, None),
         "delimit_valid_root": (OPT_STR, None),
         "delimit_valid_L_root": (OPT_STR, None),
         "ozone_root": (OPT_STR, None),
@@ -55,6 +59,10 @@ SCHEMA = {
         # null: rebuild each limited segment from its gain ratio on the fly
         "ozone_wav_root": (OPT_STR, None),
         "pretrained_classifier": (OPT_STR, None),
+        # project: a folder of whole songs (any formats, sub-folders) to train on, and where
+        # their decoded cache goes (null: ./data/song_cache/{the folder's name})
+        "song_root": (OPT_STR, None),
+        "song_cache": (OPT_STR, None),
     },
     "hyperparams": {
         "batch_size": (int, 8),
@@ -99,6 +107,12 @@ SCHEMA = {
         "valid_max_seconds": (OPT_NUM, None),  # project: validate on the first N s of each song
         # project: {n_songs, seconds, seed}: generate dir_params.root with prepro.make_stems if missing
         "generate_stems": ((dict, type(None)), None),
+        # project: {songs, stems, musdb_xl}: the share of training items from each source
+        # (null: the stems, or musdb-XL-train when dir_params.ozone_root is set)
+        "source_weights": ((dict, type(None)), None),
+        "limiter_designs": (list, ["maximizer"]),  # project: utils.limiters.training designs
+        "unlimited_prob": (NUM, 0.0),  # project: share of items left unlimited (target = input)
+        "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
     },
     "model_loss_params": {
         "architecture": (str, "conv_tasnet_mask_on_output"),
@@ -107,6 +121,7 @@ SCHEMA = {
         "valid_loss_func": (list, ["si_sdr"]),
         "valid_loss_scales": (list, [1.0]),
         "efficient_mixit_threshold": (OPT_NUM, None),
+        "si_sdr_cap_db": (NUM, 30.0),  # project: the soft cap of the si_sdr_capped loss
     },
     "conv_tasnet_params": {
         "encoder_activation": (str, "relu"),
@@ -124,7 +139,8 @@ SCHEMA = {
     },
 }
 
-LOSSES = ("si_sdr", "mrstft")
+LOSSES = ("si_sdr", "si_sdr_capped", "mrstft")
+SOURCES = ("songs", "stems", "musdb_xl")
 
 
 def _type_name(types):
@@ -218,6 +234,21 @@ def validate(config):
         raise DelimitError("sys_params.device: choose auto, cpu or cuda")
     if config["data_params"]["limiter_variety"] not in ("wide", "reference"):
         raise DelimitError("data_params.limiter_variety: choose wide or reference")
+    check_designs(config["data_params"]["limiter_designs"])
+    if not 0.0 <= config["data_params"]["unlimited_prob"] <= 1.0:
+        raise DelimitError("data_params.unlimited_prob: must be in [0, 1]")
+    weights = config["data_params"]["source_weights"]
+    if weights is not None:
+        if set(weights) - set(SOURCES) or not all(isinstance(w, NUM) and w >= 0
+                                                  for w in weights.values()):
+            raise DelimitError(f"data_params.source_weights: keys among {', '.join(SOURCES)}, "
+                               "non-negative numbers")
+        if sum(weights.values()) <= 0:
+            raise DelimitError("data_params.source_weights: at least one weight must be > 0")
+        if weights.get("songs") and not config["dir_params"]["song_root"]:
+            raise DelimitError("data_params.source_weights.songs needs dir_params.song_root")
+        if weights.get("musdb_xl") and not config["dir_params"]["ozone_root"]:
+            raise DelimitError("data_params.source_weights.musdb_xl needs dir_params.ozone_root")
     spec = config["data_params"]["generate_stems"]
     if spec is not None and sorted(spec) != ["n_songs", "seconds", "seed"]:
         raise DelimitError("data_params.generate_stems: expected the keys n_songs, seconds, seed")

@@ -2,6 +2,7 @@
 the run summary (all.json), the loss-curve plot and an optional wandb logger."""
 import copy
 import json
+import math
 import os
 import warnings
 
@@ -71,7 +72,10 @@ def run_summary(config, checkpoint_dir, state, world_size):
     keys = ("best_epoch", "best_loss", "epochs_trained", "num_bad_epochs", "train_loss_history",
             "valid_loss_history", "train_time_history", "valid_si_sdr_history",
             "valid_input_si_sdr_history", "global_step")
-    return {"args": args, **{k: state[k] for k in keys}}
+    summary = {"args": args, **{k: state[k] for k in keys}}
+    if any(not math.isnan(v) for v in state.get("valid_untouched_si_sdr_history", [])):
+        summary["valid_untouched_si_sdr_history"] = state["valid_untouched_si_sdr_history"]
+    return summary
 
 
 def plot_loss_curve(state, path):

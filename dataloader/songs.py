@@ -1,0 +1,225 @@
+"""Training on whole songs (full mixes, e.g. real records): a decoded cache, and datasets that
+draw windows from it and limit them live.
+
+Decoding compressed audio for every item would slow training, so each song is decoded once
+into `cache_root/{relative path}.s16`: raw int16 frames, stereo, 44.1 kHz, read through a
+memory map (a window costs a few page reads). `cache_root/index.json` records each song's
+size, modification time and frame count, so a changed song is decoded again.
+"""
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from utils.audio import (MODEL_RATE, AudioReader, StreamResampler, atomic_path,
+                         find_audio_files, to_stereo)
+from utils.errors import DelimitError
+from utils.limiters.training import limit_for_training
+from utils.loudness import integrated_loudness
+from utils.mixing import song_seed
+
+MIN_SONG_SECONDS = 4.0
+VALID_ONE_IN = 12  # about 1 song in 12 is held back for validation
+
+
+def _decode(song_root, relative, cache_root):
+    """Decode one song into its .s16 file; returns its frame count."""
+    path = os.path.join(cache_root, relative + ".s16")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frames = 0
+    with AudioReader(os.path.join(song_root, relative)) as reader, atomic_path(path) as tmp, \
+            open(tmp, "wb") as out:
+        resampler = StreamResampler(reader.sample_rate, MODEL_RATE, 2)
+        blocks = reader.blocks()
+        for block in blocks:
+            frames += _write_s16(out, resampler(to_stereo(block)))
+        frames += _write_s16(out, resampler(np.zeros((2, 0), np.float32), last=True))
+    return frames
+
+
+def _write_s16(out, block):
+    samples = np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2")
+    out.write(np.ascontiguousarray(samples.T).tobytes())
+    return block.shape[1]
+
+
+def build_song_cache(song_root, cache_root, workers=2):
+    """Decode every song under song_root (recursively) that is not cached yet.
+
+    Returns {relative path: frames} of the songs that decoded; a song that does not is
+    reported in one line and left out.
+    """
+    songs = [os.path.relpath(p, song_root) for p in find_audio_files(song_root, recursive=True)]
+    if not songs:
+        raise DelimitError(f"{song_root}: no songs (wav, flac, ogg, opus, mp3, aiff)")
+    index_path = os.path.join(cache_root, "index.json")
+    index = {}
+    if os.path.isfile(index_path):
+        with open(index_path) as f:
+            index = json.load(f)
+    stamps = {s: _stamp(os.path.join(song_root, s)) for s in songs}
+    todo = [s for s in songs if index.get(s, {}).get("stamp") != stamps[s]
+            or not os.path.isfile(os.path.join(cache_root, s + ".s16"))]
+    if todo:
+        with ProcessPoolExecutor(max(1, workers)) as pool:
+            futures = {s: pool.submit(_decode, song_root, s, cache_root) for s in todo}
+            for song in tqdm(todo, desc=f"decoding songs into {cache_root}", unit="song"):
+                try:
+                    index[song] = {"stamp": stamps[song], "frames": futures[song].result()}
+                except DelimitError as err:
+                    print(f"error: {err}", flush=True)
+                    index.pop(song, None)
+        os.makedirs(cache_root, exist_ok=True)
+        with atomic_path(index_path) as tmp, open(tmp, "w") as f:
+            json.dump(index, f, indent=0)
+    return {s: index[s]["frames"] for s in songs if s in index}
+
+
+def _stamp(path):
+    info = os.stat(path)
+    return [info.st_size, int(info.st_mtime)]
+
+
+def split_song_list(songs):
+    """(train, valid): about one song in VALID_ONE_IN is held back, chosen by a hash of its
+    path so that adding songs never moves another song between the two."""
+    valid = [s for s in sorted(songs) if song_seed(s) % VALID_ONE_IN == 0]
+    return [s for s in sorted(songs) if s not in valid], valid
+
+
+class SongCache:
+    """Memory-mapped windows of the decoded songs."""
+
+    def __init__(self, cache_root, frames):
+        self.cache_root = cache_root
+        self.frames = dict(frames)
+        self._maps = {}
+
+    def window(self, song, start, n):
+        """float32 (2, n) from frame `start` (zero-padded past the end)."""
+        if song not in self._maps:  # opened lazily: each data-loading process maps its own
+            self._maps[song] = np.memmap(os.path.join(self.cache_root, song + ".s16"),
+                                         dtype="<i2", mode="r", shape=(self.frames[song], 2))
+        part = np.asarray(self._maps[song][start:start + n], np.float32).T / 32768.0
+        if part.shape[1] < n:
+            part = np.pad(part, ((0, 0), (0, n - part.shape[1])))
+        return part
+
+
+class SongDataset(torch.utils.data.Dataset):
+    """Random windows of whole songs, augmented and limited live.
+
+    Item i, a pair of float32 tensors (2, round(seq_dur * 44100)):
+        limited: the window (a song drawn with probability proportional to its length, a
+            uniform start; level moved by U(-4, 2) dB, channels swapped with p = 0.5) through
+            utils.limiters.training.limit_for_training: target loudness N(target_lufs_mean,
+            target_lufs_std) clipped to 3 std, one of `designs`, or unlimited with
+            probability unlimited_prob;
+        target: the augmented window normalised to target_loudnorm_lufs.
+    Near-silent windows (below -40 LUFS) are redrawn. Item i is a function of (seed, epoch, i).
+
+    Args:
+        cache: a SongCache. songs: the song names (relative paths) to draw from.
+        items_per_song: len = items_per_song * len(songs).
+        other args: as above.
+    """
+
+    def __init__(self, cache, songs, seq_dur=2.0, items_per_song=8, target_loudnorm_lufs=-14.0,
+                 target_lufs_mean=-8.0, target_lufs_std=1.5, designs=("maximizer",),
+                 limiter_variety="wide", unlimited_prob=0.15, seed=777):
+        self.n_samples = int(round(seq_dur * MODEL_RATE))
+        self.songs = [s for s in songs if cache.frames[s] >= self.n_samples]
+        if not self.songs:
+            raise DelimitError(f"{cache.cache_root}: no song of at least {seq_dur} s")
+        self.cache = cache
+        lengths = np.array([cache.frames[s] for s in self.songs], np.float64)
+        self.song_p = lengths / lengths.sum()
+        self.items = items_per_song * len(self.songs)
+        self.target_loudnorm_lufs = target_loudnorm_lufs
+        self.target_lufs = (target_lufs_mean, target_lufs_std)
+        self.designs = tuple(designs)
+        self.limiter_variety = limiter_variety
+        self.unlimited_prob = unlimited_prob
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return self.items
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        for _ in range(20):
+            song = self.songs[int(rng.choice(len(self.songs), p=self.song_p))]
+            start = int(rng.integers(self.cache.frames[song] - self.n_samples + 1))
+            window = self.cache.window(song, start, self.n_samples)
+            window = window * np.float32(10.0 ** (rng.uniform(-4.0, 2.0) / 20.0))
+            if rng.random() < 0.5:
+                window = window[::-1]
+            lufs = integrated_loudness(window, MODEL_RATE)
+            if lufs > -40.0:
+                break
+        else:
+            raise DelimitError(f"{self.cache.cache_root}: 20 near-silent windows in a row")
+        mean, std = self.target_lufs
+        target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
+        limited = limit_for_training(window, MODEL_RATE, rng, target_lufs, self.designs,
+                                     self.limiter_variety, self.unlimited_prob)
+        target = window * np.float32(10.0 ** ((self.target_loudnorm_lufs - lufs) / 20.0))
+        return _tensor(limited), _tensor(target)
+
+
+class SongValidDataset(torch.utils.data.Dataset):
+    """Validation on held-back songs: one excerpt of each (from its middle), limited once by a
+    training design with settings seeded by the song's name, or, for one song in
+    `unlimited_one_in`, left unlimited (so that selection also rewards leaving music alone).
+
+    Item i: (limited, target, song), float32 tensors (2, time); target at target_loudnorm_lufs.
+    """
+
+    def __init__(self, cache, songs, seconds=10.0, target_loudnorm_lufs=-14.0,
+                 target_lufs_mean=-8.0, target_lufs_std=1.0, designs=("maximizer",),
+                 limiter_variety="wide", unlimited_one_in=5, seed=777):
+        self.cache = cache
+        self.songs = list(songs)
+        if not self.songs:
+            raise DelimitError(f"{cache.cache_root}: no validation songs")
+        self.n_samples = int(round(seconds * MODEL_RATE))
+        self.args = (target_loudnorm_lufs, target_lufs_mean, target_lufs_std, tuple(designs),
+                     limiter_variety, unlimited_one_in, seed)
+        self._items = {}
+
+    def __len__(self):
+        return len(self.songs)
+
+    def __getitem__(self, index):
+        song = self.songs[index]
+        if song not in self._items:
+            self._items[song] = self._make(index, song)
+        return (*self._items[song], song)
+
+    def _make(self, index, song):
+        loudnorm, mean, std, designs, variety, unlimited_one_in, seed = self.args
+        frames = self.cache.frames[song]
+        n = min(self.n_samples, frames)
+        excerpt = self.cache.window(song, (frames - n) // 2, n)
+        rng = np.random.default_rng([seed, song_seed(song)])
+        target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
+        lufs = integrated_loudness(excerpt, MODEL_RATE)
+        if not np.isfinite(lufs):
+            raise DelimitError(f"{song}: its validation excerpt is silent")
+        if index % unlimited_one_in == unlimited_one_in - 1:
+            limited = excerpt
+        else:
+            limited = limit_for_training(excerpt, MODEL_RATE, rng, target_lufs, designs, variety)
+        target = excerpt * np.float32(10.0 ** ((loudnorm - lufs) / 20.0))
+        return _tensor(limited), _tensor(target)
+
+
+def _tensor(audio):
+    return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))

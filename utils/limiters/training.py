@@ -1,0 +1,64 @@
+"""How a training item is limited: which of the project's training designs, how hard, or not at
+all. Shared by every dataset that limits live (generated stems, real songs), so that they draw
+the same distribution.
+
+Training designs (utils.alt_limiter and utils.limiters.multiband are kept out, for evaluation):
+    maximizer              the look-ahead maximizer (utils.maximizer), settings drawn per item;
+    compressor_maximizer   a bus compressor (utils.limiters.compressor) into the maximizer;
+    clipper_maximizer      a hard clipper shaving the top 1-6 dB into the maximizer.
+"""
+import numpy as np
+
+from utils.errors import DelimitError
+from utils.limiters.compressor import compress
+from utils.maximizer import maximize_to_loudness, random_limiter_params
+
+LIMITER_VARIETIES = ("wide", "reference")
+TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer")
+
+
+def draw_limiter_params(rng, variety):
+    """`limit` keyword arguments: "wide" = utils.maximizer.random_limiter_params; "reference" =
+    musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other defaults."""
+    if variety == "wide":
+        return random_limiter_params(rng)
+    if variety == "reference":
+        return {"character": float(min(rng.gamma(2.0, 1.0), 10.0))}
+    raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, got {variety!r}")
+
+
+def check_designs(designs):
+    unknown = [d for d in designs if d not in TRAINING_DESIGNS]
+    if unknown or not designs:
+        raise DelimitError(f"limiter designs {list(designs)!r}: choose from "
+                           f"{', '.join(TRAINING_DESIGNS)}")
+
+
+def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",),
+                       variety="wide", unlimited_prob=0.0):
+    """The limited input of a training item, float32 (channels, time).
+
+    With probability unlimited_prob the mix is left unlimited (its level moved by U(-6, 6) dB,
+    its peak kept <= 1): the model must learn to leave alone what no limiter touched. Otherwise
+    one of `designs` (drawn uniformly when there are several) limits the mix to target_lufs.
+    With the defaults the draws from rng are exactly the maximizer's of earlier versions.
+    """
+    if unlimited_prob and rng.random() < unlimited_prob:
+        peak = float(np.abs(mix).max())
+        gain = 10.0 ** (rng.uniform(-6.0, 6.0) / 20.0)
+        if peak * gain > 1.0:
+            gain = 1.0 / peak
+        return (mix * gain).astype(np.float32)
+    design = designs[int(rng.integers(len(designs)))] if len(designs) > 1 else designs[0]
+    params = draw_limiter_params(rng, variety)
+    if design == "compressor_maximizer":
+        peak_db = 20.0 * np.log10(max(float(np.abs(mix).max()), 1e-9))
+        mix = compress(mix, sample_rate, peak_db - rng.uniform(3.0, 12.0),
+                       ratio=rng.uniform(2.0, 6.0),
+                       attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
+                       release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
+    elif design == "clipper_maximizer":
+        top = float(np.abs(mix).max()) * 10.0 ** (-rng.uniform(1.0, 6.0) / 20.0)
+        mix = np.clip(mix, -top, top)
+    limited, _, _ = maximize_to_loudness(mix, sample_rate, target_lufs, **params)
+    return limited
