@@ -330,6 +330,96 @@ def test_cli_setup_errors_are_one_line(tmp_path, weight_dir, capsys):
         assert code == 1 and "CUDA is not available" in stderr
 
 
+# --- output-side failures: one line naming the path, exit 1, nothing partial -------------
+
+def one_error_line(stderr):
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_cli_output_folder_that_cannot_be_made(tmp_path, weight_dir, capsys):
+    src = write(str(tmp_path / "in" / "song.wav"), song(2, 0.5), 44100)
+    (tmp_path / "taken").write_text("a file where the output folder would go")
+    out = tmp_path / "taken" / "output"
+    code, _, stderr = run_cli(capsys, "--data_root", src, "--weight_directory", weight_dir,
+                              "--output_directory", out)
+    assert code == 1
+    assert one_error_line(stderr).startswith(f"error: {out}: cannot create the output folder")
+    assert sorted(os.listdir(tmp_path)) == ["in", "taken"] and (tmp_path / "taken").is_file()
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A folder that nobody can write into, root included: read-only permissions, and as
+    root (whom permissions do not stop) the immutable attribute (chattr +i)."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        chattr = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        immutable = chattr.returncode == 0
+    try:
+        (folder / "probe").write_text("")
+    except OSError:
+        yield folder
+    else:
+        pytest.skip("cannot make a folder unwritable here (root without chattr +i)")
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_cli_output_folder_that_cannot_be_written(tmp_path, weight_dir, unwritable_dir, capsys):
+    src = write(str(tmp_path / "in" / "song.wav"), song(2, 0.5), 44100)
+    code, _, stderr = run_cli(capsys, "--data_root", src, "--weight_directory", weight_dir,
+                              "--output_directory", unwritable_dir, "--save_plot")
+    assert code == 1
+    line = one_error_line(stderr)
+    assert line.startswith(f"error: {unwritable_dir / 'song.wav'}: cannot write (")
+    assert os.listdir(unwritable_dir) == []
+
+
+@pytest.mark.parametrize("limit, extra", [(65536, []),  # the gain's temporary file fails
+                                          (600_000, ["--output_subtype", "FLOAT"])])  # the wav
+def test_cli_full_disk(tmp_path, weight_dir, limit, extra):
+    """Writes fail past `limit` bytes: the child runs under RLIMIT_FSIZE, which makes the OS
+    refuse to grow any file beyond it (EFBIG, as ENOSPC on a full disk) for every writer,
+    libsndfile and numpy included, whoever runs the tests."""
+    import resource
+
+    src = write(str(tmp_path / "in" / "song.wav"), song(2, 3.0), 44100)  # 529 kB of gain
+    out = tmp_path / "out"
+    child = subprocess.run(
+        [sys.executable, "-m", "inference", "--data_root", src, "--weight_directory",
+         weight_dir, "--output_directory", out, "--threads", "1", "--save_sgi_params"] + extra,
+        cwd=REPO, capture_output=True, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert child.returncode == 1, child.stderr
+    assert one_error_line(child.stderr).startswith(f"error: {out / 'song.wav'}: cannot write (")
+    assert os.listdir(out) == []
+
+
+def test_an_output_failing_after_others_were_written_takes_them_away(tmp_path, model,
+                                                                     monkeypatch):
+    src = write(str(tmp_path / "song.wav"), song(2, 1.0), 44100)
+    old = tmp_path / "out" / "song_plot.png"  # from an earlier run
+    old.parent.mkdir()
+    old.write_bytes(b"an earlier plot")
+
+    def disk_full(path, *args):
+        raise OSError(28, "No space left on device", path)
+    monkeypatch.setattr("utils.delimit._save_figure", lambda fig, path: disk_full(path))
+    options = DelimitOptions(save_plot=True, save_histogram=True, save_sgi_params=True, **FAST)
+    with pytest.raises(DelimitError, match="song.wav: cannot write \\(No space left on device\\)$"):
+        delimit_file(model, src, str(tmp_path / "out" / "song.wav"), options)
+    assert os.listdir(tmp_path / "out") == ["song_plot.png"]  # what was there before stays
+    assert old.read_bytes() == b"an earlier plot"
+
+
 def test_arguments_match_the_reference():
     args = inference.parse_args([])
     assert (args.target, args.data_root, args.weight_directory, args.output_directory) == \

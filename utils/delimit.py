@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import soundfile as sf
 from tqdm import tqdm
 
 from utils.apply import Chunking, StreamingGain, song_statistics
@@ -511,12 +512,41 @@ def delimit_file(model, in_path, out_path, options=None):
         options (DelimitOptions or None).
     Returns: a FileReport.
     Raises DelimitError for a bad input (missing, unreadable, damaged, NaN/inf samples,
-        more than 2 channels) or an output that would overwrite the input; nothing is left
-        behind under the outputs' names then.
+        more than 2 channels), an output that would overwrite the input, or an output that
+        cannot be written (folder not creatable or not writable, disk full); nothing of this
+        song is left behind under the outputs' names then.
     """
     options = options or DelimitOptions()
-    started = time.perf_counter()
     paths = output_paths(out_path, options)
+    before = {path: _file_identity(path) for path in paths.values()}
+    try:
+        return _delimit_file(model, in_path, out_path, paths, options)
+    except (OSError, sf.SoundFileError) as err:
+        # Outputs are written atomically, but one song has several: remove those that this
+        # call already completed, so that a failed song leaves none of its outputs.
+        for path, identity in before.items():
+            if _file_identity(path) not in (None, identity):
+                os.remove(path)
+        raise DelimitError(f"{out_path}: cannot write ({_write_error(err)})") from None
+
+
+def _write_error(err):
+    if isinstance(err, sf.SoundFileError):
+        return f"libsndfile: {err}"  # its "System error." hides the OS's reason
+    return err.strerror or str(err)
+
+
+def _file_identity(path):
+    """What tells a file apart from its replacement, or None if there is no file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+def _delimit_file(model, in_path, out_path, paths, options):
+    started = time.perf_counter()
     if not os.path.isfile(in_path):
         raise DelimitError(f"{in_path}: no such file")
     for path in paths.values():
@@ -530,7 +560,10 @@ def delimit_file(model, in_path, out_path, options=None):
         two_pass = _chunking(options).needs_statistics(
             _model_length(reader.declared_frames, sr))
     folder = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise DelimitError(f"{folder}: cannot create the output folder ({err.strerror})") from None
     fd, gain_path = tempfile.mkstemp(dir=folder, prefix=".gain.", suffix=".tmp")
     bar = tqdm(total=round(seconds * (2 if two_pass else 1), 1), unit="s", leave=False,
                desc=os.path.basename(in_path) + (" (2 passes)" if two_pass else ""),
