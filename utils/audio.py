@@ -16,7 +16,7 @@ from utils.errors import DelimitError
 
 MODEL_RATE = 44100
 MODEL_CHANNELS = 2
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 
 def find_audio_files(root, recursive=False, exclude=None):

@@ -21,7 +21,7 @@ from utils.maximizer import check_audio, check_rate, solve_drive
 
 
 def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
-                    high_hz=3000.0, band_threshold=0.5, release_ms=(200.0, 100.0, 50.0)):
+                    high_hz=3000.0, band_threshold=0.8, release_ms=(60.0, 30.0, 15.0)):
     """Drive `audio` (channels, time) into the three-band limiter.
 
     Returns float32 (channels, time) with every |sample| <= 10 ** (ceiling_db / 20).

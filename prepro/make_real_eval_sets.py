@@ -1,0 +1,126 @@
+"""Build the real-music evaluation sets: excerpts of real records limited by the two designs
+kept out of training, and the same excerpts unlimited (the do-no-harm set).
+
+    python -m prepro.debian_music --set eval --output data/real_music      # the songs
+    python -m prepro.make_real_eval_sets --songs data/real_music/eval --output eval_data/real
+
+Excerpts: EXCERPTS_PER_TRACK excerpts of --seconds from each track (sorted by path), starting
+at 1/3 and 2/3 of its length (moved on by a few seconds where that part is near silent). For
+excerpt i, numpy.random.default_rng([seed, i]) draws the target loudness N(-8, 1) LUFS. Each
+excerpt, at the level it has on the record, is limited to that target by
+utils.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
+limiter); neither design is used in training. Written, float32 44.1 kHz stereo wav:
+
+    OUT/references/{name}.wav   the excerpt at -14 LUFS: the target, and the do-no-harm input
+    OUT/alt_limiter/{name}.wav  limited by the alt limiter
+    OUT/multiband/{name}.wav    limited by the multiband limiter
+    OUT/real_eval_set.csv       per excerpt: track, start, loudness on the record, target,
+                                each limiter's drive and the loudness it reached
+"""
+import argparse
+import csv
+import os
+import re
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from utils.alt_limiter import alt_maximize_to_loudness  # noqa: E402
+from utils.audio import (MODEL_RATE, atomic_path, find_audio_files, read_audio,  # noqa: E402
+                         resample, to_stereo, write_audio)
+from utils.errors import DelimitError  # noqa: E402
+from utils.limiters.multiband import multiband_maximize_to_loudness  # noqa: E402
+from utils.loudness import integrated_loudness, normalize_loudness  # noqa: E402
+
+EXCERPTS_PER_TRACK = 2
+REFERENCE_LUFS = -14.0
+TOLERANCE_LU = 0.5
+LIMITED_SETS = ("alt_limiter", "multiband")
+CSV_NAME = "real_eval_set.csv"
+
+
+def excerpt_name(relative, k):
+    """A file name from a track's relative path: letters, digits, '-' and '_' only."""
+    stem = os.path.splitext(relative)[0]
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") + f"_{k}"
+
+
+def excerpts(audio, n):
+    """EXCERPTS_PER_TRACK (start, excerpt (2, n)) of a track (2, time) at 44.1 kHz, starting at
+    1/3 and 2/3 of the track, stepped on by 2 s while the excerpt is below -40 LUFS."""
+    length = audio.shape[1]
+    found = []
+    for k in range(1, EXCERPTS_PER_TRACK + 1):
+        start = max(0, min(length * k // (EXCERPTS_PER_TRACK + 1), length - n))
+        while start + n < length and integrated_loudness(audio[:, start:start + n],
+                                                         MODEL_RATE) < -40.0:
+            start += 2 * MODEL_RATE
+        found.append((start, audio[:, start:start + n]))
+    return found
+
+
+def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True):
+    """Write the sets under `output` (see the module docstring); returns the CSV rows."""
+    tracks = find_audio_files(songs, recursive=True)
+    if not tracks:
+        raise DelimitError(f"{songs}: no songs")
+    n = int(round(seconds * MODEL_RATE))
+    for name in ("references", *LIMITED_SETS):
+        os.makedirs(os.path.join(output, name), exist_ok=True)
+    rows = []
+    for path in tqdm(tracks, desc="real eval sets", unit="track", disable=not progress):
+        audio, rate = read_audio(path)
+        audio = to_stereo(resample(audio, rate, MODEL_RATE))
+        if audio.shape[1] < n:
+            print(f"skipped {path}: shorter than {seconds} s", file=sys.stderr)
+            continue
+        for k, (start, excerpt) in enumerate(excerpts(audio, n)):
+            rng = np.random.default_rng([seed, len(rows)])
+            target = float(rng.normal(-8.0, 1.0))
+            name = excerpt_name(os.path.relpath(path, songs), k)
+            alt, alt_drive = alt_maximize_to_loudness(excerpt, MODEL_RATE, target, TOLERANCE_LU)
+            multi, multi_drive = multiband_maximize_to_loudness(excerpt, MODEL_RATE, target,
+                                                                TOLERANCE_LU)
+            signals = {"references": normalize_loudness(excerpt, MODEL_RATE, REFERENCE_LUFS),
+                       "alt_limiter": alt, "multiband": multi}
+            for set_name, signal in signals.items():
+                write_audio(os.path.join(output, set_name, f"{name}.wav"), signal, MODEL_RATE,
+                            subtype="FLOAT")
+            rows.append({"name": name, "track": os.path.relpath(path, songs),
+                         "start_s": round(start / MODEL_RATE, 3),
+                         "record_lufs": round(integrated_loudness(excerpt, MODEL_RATE), 2),
+                         "target_lufs": round(target, 2),
+                         "alt_drive_db": round(alt_drive, 2),
+                         "alt_lufs": round(integrated_loudness(alt, MODEL_RATE), 2),
+                         "multiband_drive_db": round(multi_drive, 2),
+                         "multiband_lufs": round(integrated_loudness(multi, MODEL_RATE), 2)})
+    with atomic_path(os.path.join(output, CSV_NAME)) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--songs", default="data/real_music/eval",
+                        help="folder of evaluation songs (prepro.debian_music --set eval)")
+    parser.add_argument("--output", default="eval_data/real", help="folder for the sets")
+    parser.add_argument("--seconds", type=float, default=10.0, help="excerpt length")
+    parser.add_argument("--seed", type=int, default=9100)
+    args = parser.parse_args(argv)
+    try:
+        rows = make_real_eval_sets(args.songs, args.output, args.seconds, args.seed)
+    except DelimitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(rows)} excerpts in {args.output}/{{references,{','.join(LIMITED_SETS)}}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
