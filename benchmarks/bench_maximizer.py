@@ -5,9 +5,14 @@ few settings, with and without true-peak detection. Run it on one core:
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c 0 python -m benchmarks.bench_maximizer
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.alt_limiter import alt_limit
 from utils.maximizer import limit, maximize_to_loudness

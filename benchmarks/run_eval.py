@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
+if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, REPO)
 
 import eval_delimit  # noqa: E402

@@ -26,6 +26,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from prepro.make_stems import STEMS, render_song, song_name, song_seed
 from utils.alt_limiter import alt_maximize_to_loudness
 from utils.audio import atomic_path, write_audio

@@ -15,6 +15,9 @@ import sys
 
 import numpy as np
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from prepro.make_stems import render_song
 from utils import metrics
 from utils.audio import read_audio, write_audio

@@ -36,6 +36,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness

@@ -25,6 +25,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from prepro.synth.drums import render_drums
 from prepro.synth.dsp import apply_reverb, db_to_gain, reverb_ir
 from prepro.synth.song import make_plan

@@ -20,6 +20,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, apply_ratio, load_ratio,
