@@ -3,8 +3,9 @@
     python -m models.fetch_reference --output weight_reference
     python -m inference --weight_directory weight_reference
 
-The reference's authors' model (MIT) is on PyPI as the `music-de-limiter` 0.1.1 wheel, which
-holds its state_dict (`pretrained/weights.pth`) and its resolved config (`pretrained/args.json`).
+The reference's model is on PyPI as the `music-de-limiter` 0.1.1 wheel (MIT, packaged by a
+third party), which holds its model code, its state_dict (`pretrained/weights.pth`) and its
+resolved config (`pretrained/args.json`).
 pip downloads the wheel without its dependencies (they would pull asteroid and torchaudio); it
 is kept in a cache folder, so later runs work offline. The weight file's sha256 is checked, then
 `{output}/all.pth` (those bytes, unchanged) and `{output}/all.json` (`{"args": ...}`, the
