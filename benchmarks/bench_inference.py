@@ -1,15 +1,17 @@
 """Speed and memory of `python -m inference` on generated stereo songs, on CPU.
 
 Writes songs of the given lengths (generated stems through the project's limiter, 44.1 kHz
-stereo PCM_16), runs the CLI once per song in a child process and prints a markdown table:
-real-time factor (audio seconds per wall second, start-up included, and as the CLI reports
-it for the file alone) and the child's peak memory (max RSS, from os.wait4).
+stereo PCM_16), runs the CLI once per song and model in a child process, the models in turn on
+each song, and prints a markdown table: real-time factor (audio seconds per wall second,
+start-up included, and as the CLI reports it for the file alone) and the child's peak memory
+(max RSS, from os.wait4).
 
+    python -m models.fetch_reference                          # the reference's checkpoint
     python benchmarks/bench_inference.py                      # 30 s, 3 min and 10 min
     python benchmarks/bench_inference.py --seconds 30         # one quick case
 
-Uses the model in --weight_directory (default ./weight); without one there, a randomly
-initialised model of the reference's size (same computation as a trained one).
+Compares the weight folders given to --models: by default the shipped model (weight/) and
+the reference's checkpoint (weight_reference/, fetched by the command above).
 """
 import argparse
 import json
@@ -25,7 +27,8 @@ import soundfile as sf
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, REPO)
 
 from models import build_model  # noqa: E402
 from prepro.make_stems import render_song  # noqa: E402
@@ -45,16 +48,19 @@ def write_song(path, seconds, seed=0):
             left, i = left - piece, i + 1
 
 
-def reference_size_weights(folder):
-    with open(os.path.join(REPO, "..", "shared", "spec", "reference_all.json")) as f:
-        args = json.load(f)["args"]
-    torch.manual_seed(0)
-    model = build_model(args["conv_tasnet_params"])
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "all.json"), "w") as f:
-        json.dump({"args": args}, f)
-    torch.save(model.state_dict(), os.path.join(folder, "all.pth"))
-    return folder
+def describe(folder):
+    """"weight (1.17 M parameters)" for a weight folder; exits with one line if it has no model."""
+    try:
+        with open(os.path.join(folder, "all.json")) as f:
+            args = json.load(f)["args"]
+        if not os.path.isfile(os.path.join(folder, "all.pth")):
+            raise OSError("no all.pth")
+    except (OSError, ValueError, KeyError) as err:
+        hint = " (python -m models.fetch_reference fetches the reference's)" \
+            if os.path.basename(os.path.normpath(folder)) == "weight_reference" else ""
+        raise SystemExit(f"error: {folder}: not a weight folder{hint}: {err}")
+    n = sum(p.numel() for p in build_model(args["conv_tasnet_params"]).parameters())
+    return f"{os.path.relpath(folder, REPO)} ({n / 1e6:.2f} M parameters)"
 
 
 def run(song, weights, out, extra):
@@ -75,34 +81,35 @@ def run(song, weights, out, extra):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, nargs="+", default=[30.0, 180.0, 600.0])
-    p.add_argument("--weight_directory", default=os.path.join(REPO, "weight"))
+    p.add_argument("--models", nargs="+", default=[os.path.join(REPO, "weight"),
+                                                   os.path.join(REPO, "weight_reference")],
+                   help="weight folders to compare (default: weight, weight_reference)")
     p.add_argument("--workdir", default=None, help="keep songs and outputs here")
     p.add_argument("cli_args", nargs=argparse.REMAINDER,
                    help="passed on to inference after `--`, e.g. -- --threads 1")
     args = p.parse_args()
     extra = [a for a in args.cli_args if a != "--"]
+    models = [(os.path.abspath(m), describe(os.path.abspath(m))) for m in args.models]
     work = args.workdir or tempfile.mkdtemp(prefix="bench_inference_")
     os.makedirs(work, exist_ok=True)
-    weights = args.weight_directory
-    model_note = weights
-    if not os.path.isfile(os.path.join(weights, "all.pth")):
-        weights = reference_size_weights(os.path.join(work, "weight"))
-        model_note = "random reference-size model (2.35 M parameters)"
     rows = []
     for seconds in args.seconds:
         song = os.path.join(work, f"song_{seconds:g}s.wav")
         if not os.path.exists(song):
             write_song(song, seconds)
-        wall, rss, stdout = run(song, weights, os.path.join(work, "out"), extra)
-        found = re.search(r"\((\d+)x\)", stdout)
-        rows.append((seconds, wall, seconds / wall, found.group(1) if found else "?", rss))
-    print(f"\nmodel: {model_note}; {os.cpu_count()} CPU cores; torch {torch.__version__}; "
+        for weights, name in models:
+            wall, rss, stdout = run(song, weights, os.path.join(work, "out"), extra)
+            found = re.search(r"\((\d+)x\)", stdout)
+            rows.append((name, seconds, wall, seconds / wall, found.group(1) if found else "?",
+                         rss))
+    print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; "
           f"CLI args: {' '.join(extra) or '(defaults)'}\n")
-    print("| song | wall time | real-time factor (wall) | real-time factor (file) "
+    print("| model | song | wall time | real-time factor (wall) | real-time factor (file) "
           "| peak memory |")
-    print("|---|---|---|---|---|")
-    for seconds, wall, rtf, file_rtf, rss in rows:
-        print(f"| {seconds:g} s | {wall:.1f} s | {rtf:.1f}x | {file_rtf}x | {rss:.0f} MB |")
+    print("|---|---|---|---|---|---|")
+    for name, seconds, wall, rtf, file_rtf, rss in sorted(rows, key=lambda r: r[0]):
+        print(f"| {name} | {seconds:g} s | {wall:.1f} s | {rtf:.1f}x | {file_rtf}x "
+              f"| {rss:.0f} MB |")
 
 
 if __name__ == "__main__":
