@@ -242,9 +242,10 @@ def build_app(models, device, max_seconds, runs_folder):
             player_in = gr.Audio(label="Input, loudness-matched", interactive=False)
             player_out = gr.Audio(label="De-limited", interactive=False)
         with gr.Row():
-            ratio = gr.Slider(0.0, 1.0, value=0.5, step=0.05,
-                              label="Mix: share of the loudness-matched input "
-                                    "(inference's --save_mixed_output)")
+            ratio = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Mix ratio r",
+                              info="r × loudness-matched input + (1 − r) × de-limited, "
+                                   "as inference's --save_mixed_output r; re-renders "
+                                   "without running the model")
             player_mix = gr.Audio(label="Mix", interactive=False)
         plot = gr.Image(label="Envelopes and the model's gain over time", type="filepath",
                         interactive=False)

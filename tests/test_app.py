@@ -16,8 +16,10 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from app import find_models
 from models import load_pretrained
 from utils.delimit import DelimitOptions, delimit_file
+from utils.errors import DelimitError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_SECONDS = 240  # importing gradio and torch on 2 busy cores can be slow
@@ -169,3 +171,19 @@ def test_start_up_errors_are_one_line(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path}: no model here (all.json and all.pth)"
+
+
+def test_model_folders_are_found(tmp_path):
+    folders = {"weight": ["all.json", "all.pth"], "weight_reference": ["all.json", "all.pth"],
+               "weight_half": ["all.json"], "other": ["all.json", "all.pth"]}
+    for name, files in folders.items():
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_text("")
+    found = find_models(root=str(tmp_path))
+    assert list(found) == ["weight", "weight_reference"]  # the default first
+    found = find_models(str(tmp_path / "other"), root=str(tmp_path))
+    assert list(found) == ["other", "weight", "weight_reference"]
+    assert found["other"] == str(tmp_path / "other")
+    with pytest.raises(DelimitError, match="no model here"):
+        find_models(str(tmp_path / "weight_half"), root=str(tmp_path))
