@@ -319,10 +319,19 @@ def write_outputs(rows, problems, output, title="De-limiter evaluation"):
     """Write results.csv, summary.md and (with rows) distribution.png into `output`; return
     the summary text."""
     text = summary_markdown(rows, problems, title)
-    _write_atomic(os.path.join(output, "results.csv"), results_csv(rows).encode())
-    _write_atomic(os.path.join(output, "summary.md"), text.encode())
+    files = {"results.csv": results_csv(rows).encode(), "summary.md": text.encode()}
     if rows:
-        _write_atomic(os.path.join(output, "distribution.png"), distribution_png(rows))
+        files["distribution.png"] = distribution_png(rows)
+    written = []
+    try:
+        for name, data in files.items():
+            _write_atomic(os.path.join(output, name), data)
+            written.append(os.path.join(output, name))
+    except OSError as err:  # folder not creatable or writable, disk full: none of them stays
+        for path in written:
+            os.remove(path)
+        raise DelimitError(f"{output}: cannot write the results ({err.strerror or err})") \
+            from None
     return text
 
 
@@ -344,10 +353,10 @@ def main(argv=None):
                            else f"{args.estimates}") + f" vs {args.references}"
     try:
         rows, problems = evaluate(args.references, args.estimates, args.inputs, args.baseline)
+        text = write_outputs(rows, problems, args.output, title)
     except DelimitError as err:
         print(f"eval_delimit: {err}", file=sys.stderr)
         return 1
-    text = write_outputs(rows, problems, args.output, title)
     print(text)
     print(f"results in {args.output}", file=sys.stderr)
     return 1 if problems or not rows else 0

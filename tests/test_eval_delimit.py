@@ -166,6 +166,38 @@ def test_cli_exit_codes(tmp_path, capsys):
                            "--references", refs])
 
 
+def test_results_that_cannot_be_written_are_one_line_and_leave_nothing(tmp_path, capsys):
+    refs, ests, _ = _plain_set(tmp_path)
+    (tmp_path / "taken").write_text("a file where the results folder would go")
+    out = tmp_path / "taken" / "res"
+    assert eval_delimit.main(["--estimates", ests, "--references", refs,
+                              "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == \
+        f"eval_delimit: {out}: cannot write the results (Not a directory)"
+
+
+def test_a_full_disk_leaves_no_results(tmp_path):
+    """The child may grow no file past 8 kB (RLIMIT_FSIZE: the OS refuses the write, as on a
+    full disk): results.csv and summary.md fit, distribution.png does not."""
+    import resource
+    import subprocess
+    import sys
+
+    refs, ests, _ = _plain_set(tmp_path)
+    out = tmp_path / "res"
+    child = subprocess.run(
+        [sys.executable, "-m", "eval_delimit", "--estimates", ests, "--references", refs,
+         "--output", str(out)], cwd=os.path.dirname(os.path.dirname(__file__)),
+        capture_output=True, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192)))
+    assert child.returncode == 1 and "Traceback" not in child.stderr
+    assert child.stderr.splitlines()[-1] == \
+        f"eval_delimit: {out}: cannot write the results (File too large)"
+    assert os.listdir(out) == []
+
+
 def test_worst_files_come_first_in_summary(tmp_path):
     refs, ests, _ = _plain_set(tmp_path, names=("good", "bad"))
     _write(f"{ests}/bad.flac", _song(0) + 0.5 * _song(7))
