@@ -1,19 +1,27 @@
-"""The README's results table: de-limit both evaluation sets and score input, baseline, model.
+"""The README's results table: de-limit the evaluation sets with each model and score them
+beside the input and the loudness-matched input.
 
-    python benchmarks/run_eval.py [--eval_root ./eval_data] [--work ./eval_results]
-        [--weight_directory ./weight] [--n_songs 10 --seconds 30 --seed 9000]
-        [--sets maximizer alt_limiter] [--inference_args "--use_gpu False"] [--skip_inference]
+    python benchmarks/run_eval.py [--eval_root ./eval_data] [--real_root ./eval_data/real]
+        [--work ./eval_results] [--models shipped=weight reference=weight_reference]
+        [--sets maximizer alt_limiter real_alt_limiter real_multiband do_no_harm]
+        [--inference_args "--use_gpu False"] [--skip_inference]
 
-1. builds the evaluation sets with prepro.make_eval_sets if --eval_root has none yet;
-2. for each set, runs `python -m inference --data_root EVAL_ROOT/SET --weight_directory W
-   --output_directory WORK/SET/model_audio` (skipped with --skip_inference: the folder must
-   already hold the model's outputs);
-3. scores with eval_delimit, each with the set as --inputs: the limited input itself
-   (--baseline input), the input loudness-matched to -14 LUFS (--baseline loudnorm) and the
-   model, into WORK/SET/{input,loudnorm,model}/ (results.csv, summary.md, distribution.png);
-4. prints the markdown table of means over songs (also WORK/results_table.md); the
-   "reference" row gives the unlimited references' own dynamics, the targets to approach.
-Exit code 1 if a step failed or some file could not be scored.
+Sets (inputs, references):
+    maximizer, alt_limiter      generated songs (EVAL_ROOT/SET, EVAL_ROOT/references); built
+                                by prepro.make_eval_sets if missing
+    real_alt_limiter,           real records limited by the two designs kept out of training
+    real_multiband              (REAL_ROOT/alt_limiter|multiband, REAL_ROOT/references)
+    do_no_harm                  the same records unlimited at -14 LUFS: the input is the
+                                reference, and SI-SDR(output, input) is what is scored
+The real sets come from prepro.make_real_eval_sets (after prepro.debian_music --set eval).
+
+For each set: `python -m inference` with each model's weight folder into
+WORK/SET/{model}_audio (skipped with --skip_inference), then eval_delimit scores the input
+itself, the input loudness-matched to -14 LUFS and each model into WORK/SET/{system}/. A model
+whose folder is missing is left out with a note (the reference's checkpoint comes from
+`python -m models.fetch_reference --output weight_reference`). Prints the table of means over
+files, with the median, worst and share below -1 dB of the SI-SDR improvement (also
+WORK/results_table.md). Exit code 1 if a step failed or a file could not be scored.
 """
 import argparse
 import csv
@@ -31,12 +39,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import eval_delimit  # noqa: E402
 from prepro import make_eval_sets  # noqa: E402
 
-SYSTEMS = ("input", "loudnorm", "model")
-# (column in results.csv, table heading, decimals)
-COLUMNS = (("si_sdr", "SI-SDR (dB)", 2), ("si_sdr_improvement", "ΔSI-SDR (dB)", 2),
-           ("multi_mse", "multi-res MSE", 3), ("multi_mse_improvement", "ΔMSE", 3),
-           ("lufs", "LUFS", 1), ("lra", "LRA (LU)", 2), ("crest", "crest (dB)", 2),
-           ("plr", "PLR (dB)", 2))
+GENERATED_SETS = ("maximizer", "alt_limiter")
+REAL_SETS = {"real_alt_limiter": "alt_limiter", "real_multiband": "multiband"}
+DO_NO_HARM = "do_no_harm"
+HARM_DB = -1.0  # an item "made worse" loses more than this
 
 
 def read_results(path):
@@ -46,73 +52,125 @@ def read_results(path):
                 for row in csv.DictReader(f)]
 
 
-def _mean(rows, column):
+def _values(rows, column):
     values = np.array([row[column] for row in rows if column in row], dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if values.size else float("nan")
+    return values[np.isfinite(values)]
+
+
+def _stats():
+    """(heading, function of rows -> float or None, decimals) for each column."""
+    def mean(column):
+        return lambda rows: _values(rows, column).mean() if _values(rows, column).size else None
+
+    def of_delta(reduce):
+        def cell(rows):
+            values = _values(rows, "si_sdr_improvement")
+            return reduce(values) if values.size else None
+        return cell
+
+    return (("SI-SDR (dB)", mean("si_sdr"), 2),
+            ("min SI-SDR", lambda rows: _values(rows, "si_sdr").min()
+             if _values(rows, "si_sdr").size else None, 2),
+            ("ΔSI-SDR mean", of_delta(np.mean), 2),
+            ("ΔSI-SDR median", of_delta(np.median), 2),
+            ("ΔSI-SDR worst", of_delta(np.min), 2),
+            (f"worse than {HARM_DB:g} dB", of_delta(lambda v: 100.0 * np.mean(v < HARM_DB)), 0),
+            ("multi-res MSE", mean("multi_mse"), 3),
+            ("LUFS", mean("lufs"), 1), ("crest (dB)", mean("crest"), 2),
+            ("PLR (dB)", mean("plr"), 2))
 
 
 def results_table(entries):
-    """Markdown table of means over songs.
-
-    Args:
-        entries: list of (set name, system name, rows from read_results); a "reference" row
-            is added per set from the first system's *_reference columns.
-    Returns:
-        str.
-    """
-    lines = ["| set | system | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-             "|---|---|" + "---:|" * len(COLUMNS)]
-    seen = set()
+    """Markdown table: one row per (set, system); entries = [(set, system, rows)]."""
+    stats = _stats()
+    lines = ["| set | system | files | " + " | ".join(h for h, _, _ in stats) + " |",
+             "|---|---|---:|" + "---:|" * len(stats)]
     for set_name, system, rows in entries:
-        if set_name not in seen and rows:
-            seen.add(set_name)
-            cells = [f"{_mean(rows, c + '_reference'):.{d}f}" if c + "_reference" in rows[0]
-                     else "" for c, _, d in COLUMNS]
-            lines.append(f"| {set_name} | reference (unlimited) | " + " | ".join(cells) + " |")
-        cells = [f"{_mean(rows, c):.{d}f}" if rows and c in rows[0] else "" for c, _, d in COLUMNS]
-        lines.append(f"| {set_name} | {system} | " + " | ".join(cells) + " |")
+        cells = []
+        for heading, function, decimals in stats:
+            value = function(rows) if rows else None
+            suffix = " %" if heading.startswith("worse") else ""
+            cells.append("" if value is None else f"{value:.{decimals}f}{suffix}")
+        lines.append(f"| {set_name} | {system} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def set_folders(set_name, eval_root, real_root):
+    """(inputs, references) of a set; for do_no_harm the inputs are the references."""
+    if set_name in GENERATED_SETS:
+        return os.path.join(eval_root, set_name), os.path.join(eval_root, "references")
+    references = os.path.join(real_root, "references")
+    if set_name == DO_NO_HARM:
+        return references, references
+    return os.path.join(real_root, REAL_SETS[set_name]), references
+
+
+def parse_models(items):
+    """['name=folder', ...] -> {name: folder}."""
+    models = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise SystemExit(f"run_eval: --models {item!r}: expected name=folder")
+        models[name] = folder
+    return models
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--eval_root", default="./eval_data", help="evaluation sets folder")
+    parser.add_argument("--eval_root", default="./eval_data", help="generated sets folder")
+    parser.add_argument("--real_root", default="./eval_data/real", help="real-music sets")
     parser.add_argument("--work", default="./eval_results", help="outputs and scores")
-    parser.add_argument("--weight_directory", default="./weight")
-    parser.add_argument("--n_songs", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--models", nargs="+", default=["shipped=weight",
+                                                       "reference=weight_reference"],
+                        help="name=weight_folder for each model to score")
+    parser.add_argument("--n_songs", type=int, default=10, help="generated sets: songs")
+    parser.add_argument("--seconds", type=float, default=30.0, help="generated sets: length")
     parser.add_argument("--seed", type=int, default=make_eval_sets.EVAL_MIN_SEED)
-    parser.add_argument("--sets", nargs="+", default=["maximizer", "alt_limiter"],
-                        choices=["maximizer", "alt_limiter"])
+    all_sets = [*GENERATED_SETS, *REAL_SETS, DO_NO_HARM]
+    parser.add_argument("--sets", nargs="+", default=all_sets, choices=all_sets)
     parser.add_argument("--inference_args", default="", help="extra inference arguments")
     parser.add_argument("--skip_inference", action="store_true",
-                        help="reuse WORK/SET/model_audio from an earlier run")
+                        help="reuse WORK/SET/{model}_audio from an earlier run")
     args = parser.parse_args(argv)
+    models = parse_models(args.models)
+    for name, folder in list(models.items()):
+        if not os.path.isdir(folder):
+            print(f"run_eval: {name}: no folder {folder}; left out", file=sys.stderr)
+            del models[name]
 
-    if not os.path.isfile(os.path.join(args.eval_root, make_eval_sets.CSV_NAME)):
+    if any(s in GENERATED_SETS for s in args.sets) and not os.path.isfile(
+            os.path.join(args.eval_root, make_eval_sets.CSV_NAME)):
         print(f"building the evaluation sets in {args.eval_root}", file=sys.stderr)
         make_eval_sets.make_eval_sets(args.eval_root, args.n_songs, args.seconds, args.seed)
-    references = os.path.join(args.eval_root, "references")
     failed, entries = False, []
     for set_name in args.sets:
-        inputs = os.path.join(args.eval_root, set_name)
-        model_audio = os.path.join(args.work, set_name, "model_audio")
-        if not args.skip_inference:
+        inputs, references = set_folders(set_name, args.eval_root, args.real_root)
+        if not os.path.isdir(inputs):
+            print(f"run_eval: {set_name}: no folder {inputs} (see prepro.make_real_eval_sets)",
+                  file=sys.stderr)
+            failed = True
+            continue
+        systems = [] if set_name == DO_NO_HARM else [("input", None), ("loudnorm", None)]
+        for name, folder in models.items():
+            audio = os.path.join(args.work, set_name, f"{name}_audio")
+            systems.append((name, audio))
+            if args.skip_inference:
+                continue
             command = [sys.executable, "-m", "inference", "--data_root", inputs,
-                       "--weight_directory", args.weight_directory,
-                       "--output_directory", model_audio] + shlex.split(args.inference_args)
+                       "--weight_directory", folder,
+                       "--output_directory", audio] + shlex.split(args.inference_args)
             print("$ " + shlex.join(command), file=sys.stderr)
             if subprocess.run(command, cwd=REPO).returncode != 0:
-                print(f"run_eval: inference failed on {inputs}", file=sys.stderr)
+                print(f"run_eval: inference with {name} failed on {inputs}", file=sys.stderr)
                 failed = True
-                continue
-        for system in SYSTEMS:
+        for system, audio in systems:
             output = os.path.join(args.work, set_name, system)
-            source = (["--estimates", model_audio] if system == "model"
-                      else ["--baseline", system])
-            cli = source + ["--inputs", inputs, "--references", references, "--output", output,
-                            "--title", f"{set_name}: {system}"]
+            cli = (["--estimates", audio] if audio else ["--baseline", system])
+            cli += ["--references", references, "--output", output,
+                    "--title", f"{set_name}: {system}"]
+            if set_name != DO_NO_HARM:
+                cli += ["--inputs", inputs]
             results = os.path.join(output, "results.csv")
             if os.path.isfile(results):
                 os.remove(results)  # never report an earlier run's scores

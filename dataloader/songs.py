@@ -85,8 +85,11 @@ def _stamp(path):
 
 def split_song_list(songs):
     """(train, valid): about one song in VALID_ONE_IN is held back, chosen by a hash of its
-    path so that adding songs never moves another song between the two."""
+    path so that adding songs never moves another song between the two (in a small folder
+    where the hash picks none, the song of the smallest hash)."""
     valid = [s for s in sorted(songs) if song_seed(s) % VALID_ONE_IN == 0]
+    if not valid and len(songs) > 1:
+        valid = [min(songs, key=song_seed)]
     return [s for s in sorted(songs) if s not in valid], valid
 
 
@@ -188,7 +191,8 @@ class SongValidDataset(torch.utils.data.Dataset):
         self.cache = cache
         self.songs = list(songs)
         if not self.songs:
-            raise DelimitError(f"{cache.cache_root}: no validation songs")
+            raise DelimitError(f"{cache.cache_root}: no validation songs (a song folder needs "
+                               "at least 2 songs)")
         self.n_samples = int(round(seconds * MODEL_RATE))
         self.args = (target_loudnorm_lufs, target_lufs_mean, target_lufs_std, tuple(designs),
                      limiter_variety, unlimited_one_in, seed)

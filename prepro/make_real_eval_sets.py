@@ -64,16 +64,25 @@ def excerpts(audio, n):
 
 
 def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True):
-    """Write the sets under `output` (see the module docstring); returns the CSV rows."""
+    """Write the sets under `output` (see the module docstring).
+
+    Returns (CSV rows, problems): a track that cannot be read is reported in one line, left
+    out, and listed in problems; the others are still used.
+    """
     tracks = find_audio_files(songs, recursive=True)
     if not tracks:
         raise DelimitError(f"{songs}: no songs")
     n = int(round(seconds * MODEL_RATE))
     for name in ("references", *LIMITED_SETS):
         os.makedirs(os.path.join(output, name), exist_ok=True)
-    rows = []
+    rows, problems = [], []
     for path in tqdm(tracks, desc="real eval sets", unit="track", disable=not progress):
-        audio, rate = read_audio(path)
+        try:
+            audio, rate = read_audio(path)
+        except DelimitError as err:
+            tqdm.write(f"error: {err}", file=sys.stderr)
+            problems.append(str(err))
+            continue
         audio = to_stereo(resample(audio, rate, MODEL_RATE))
         if audio.shape[1] < n:
             print(f"skipped {path}: shorter than {seconds} s", file=sys.stderr)
@@ -102,7 +111,7 @@ def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True):
         writer = csv.DictWriter(f, list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    return rows
+    return rows, problems
 
 
 def main(argv=None):
@@ -114,12 +123,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=9100)
     args = parser.parse_args(argv)
     try:
-        rows = make_real_eval_sets(args.songs, args.output, args.seconds, args.seed)
+        rows, problems = make_real_eval_sets(args.songs, args.output, args.seconds, args.seed)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{len(rows)} excerpts in {args.output}/{{references,{','.join(LIMITED_SETS)}}}")
-    return 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 import math
 
+import pytest
 import torch
 
-from utils.losses import CombinedLoss, channel_si_sdr, neg_si_sdr_loss, pairwise_si_sdr
+from utils.losses import (CombinedLoss, capped_si_sdr, channel_si_sdr, neg_si_sdr_loss,
+                          pairwise_si_sdr)
 
 
 def test_si_sdr_matches_the_snr_of_added_orthogonal_noise():
@@ -55,3 +57,23 @@ def test_loss_gradient_flows_to_the_estimate():
     neg_si_sdr_loss(estimate, target).backward()
     assert estimate.grad is not None and torch.isfinite(estimate.grad).all()
     assert estimate.grad.abs().sum() > 0
+
+
+def test_capped_si_sdr_never_exceeds_the_cap_and_tracks_si_sdr_below_it():
+    torch.manual_seed(0)
+    target = torch.randn(3, 2, 4000)
+    perfect = capped_si_sdr(target * 0.5, target, cap_db=30.0)
+    assert torch.all(perfect <= 30.0) and torch.all(perfect > 29.9)
+    noisy = target + 0.3 * torch.randn(3, 2, 4000)  # about 10 dB
+    assert torch.allclose(capped_si_sdr(noisy, target), channel_si_sdr(noisy, target),
+                          atol=0.05)
+
+
+def test_capped_loss_still_pulls_a_near_perfect_item():
+    """The point of the cap: a perfect item gives a bounded, finite loss and gradient."""
+    target = torch.randn(1, 2, 2000)
+    estimate = target.clone().requires_grad_(True)
+    loss = CombinedLoss(["si_sdr_capped"], [1.0], si_sdr_cap_db=30.0)(estimate, target)
+    loss.backward()
+    assert loss.item() == pytest.approx(-30.0, abs=0.01)
+    assert torch.isfinite(estimate.grad).all()

@@ -145,3 +145,34 @@ def test_continual_training_starts_a_new_run_from_a_weight_folder(stems, tmp_pat
     assert state["epochs_trained"] == 1  # a new run: its own epochs, not the first run's
     for key, value in first.state_dict().items():  # started from the first run's weights
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
+
+
+def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, tmp_path):
+    """A run on whole songs (plus stems), with unlimited items and the capped loss: with no
+    checkpoint of its own it starts from dir_params.init_weights; run again, it resumes."""
+    import soundfile as sf
+
+    from tests.test_songs import music
+
+    songs = tmp_path / "songs"
+    os.makedirs(songs)
+    for i in range(4):
+        sf.write(songs / f"song{i:02d}.wav", music(2.0, seed=i).T, 44100)
+    first, _ = main_ddp.train(load_config("smoke", smoke_overrides(
+        stems, str(tmp_path / "a"), *SMALL_MODEL, "hyperparams.epochs=1")))
+    song_run = smoke_overrides(
+        stems, str(tmp_path / "b"), *SMALL_MODEL, "hyperparams.lr=1e-12",
+        f"dir_params.song_root={songs}", f"dir_params.song_cache={tmp_path / 'cache'}",
+        "data_params.source_weights={songs: 0.7, stems: 0.3}", "data_params.unlimited_prob=0.5",
+        "data_params.limiter_designs=[maximizer, clipper_maximizer]",
+        "model_loss_params.train_loss_func=[si_sdr_capped]",
+        "model_loss_params.valid_loss_func=[si_sdr_capped]", "dir_params.resume=true",
+        f"dir_params.init_weights={checkpoint_dir(str(tmp_path / 'a'))}")
+    second, state = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=1"]))
+    assert state["epochs_trained"] == 1
+    for key, value in first.state_dict().items():  # started from init_weights
+        torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
+    assert all(-30.0 <= v < 0 for v in state["valid_loss_history"])  # the cap bounds it
+    _, resumed = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=2"]))
+    assert resumed["epochs_trained"] == 2  # its own checkpoint wins over init_weights
+    assert resumed["train_loss_history"][0] == state["train_loss_history"][0]

@@ -1,0 +1,92 @@
+"""The project's newer limiter designs (utils.limiters) and how training items are limited."""
+import numpy as np
+import pytest
+
+from utils.errors import DelimitError
+from utils.limiters.compressor import compress, mix_bus, random_bus_params
+from utils.limiters.multiband import multiband_limit, multiband_maximize_to_loudness
+from utils.limiters.training import TRAINING_DESIGNS, check_designs, limit_for_training
+from utils.loudness import integrated_loudness
+from utils.maximizer import maximize_to_loudness, random_limiter_params
+
+SR = 44100
+
+
+def bursts(seconds=2.0, seed=0):
+    """Stereo noise in bursts of varying level, peak 0.5: something to limit."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    levels = np.repeat(rng.uniform(0.05, 1.0, int(seconds * 10)), n // int(seconds * 10) + 1)[:n]
+    x = rng.standard_normal((2, n)) * levels
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_compressor_reduces_a_steady_tone_by_the_ratio():
+    t = np.arange(SR) / SR
+    tone = np.stack([0.5 * np.sin(2 * np.pi * 200 * t)] * 2)  # peak -6 dBFS
+    out = compress(tone, SR, threshold_db=-18.0, ratio=4.0, attack_ms=0.5, release_ms=1000.0)
+    # 12 dB over the threshold at ratio 4 comes out 3 dB over: peak -15 dBFS once settled
+    peak_db = 20 * np.log10(np.abs(out[:, SR // 2:]).max())
+    assert peak_db == pytest.approx(-15.0, abs=0.1)
+    quiet = compress(tone * 0.01, SR, threshold_db=-18.0, ratio=4.0)
+    np.testing.assert_allclose(quiet, tone * 0.01, atol=1e-7)  # below threshold: untouched
+
+
+def test_mix_bus_keeps_the_peak_and_lowers_the_crest_factor():
+    x = bursts()
+    out = mix_bus(x, SR, **random_bus_params(np.random.default_rng(1)))
+    assert out.shape == x.shape and out.dtype == np.float32
+    assert np.abs(out).max() == pytest.approx(np.abs(x).max(), rel=1e-5)
+    rms = lambda a: np.sqrt(np.mean(a.astype(np.float64) ** 2))  # noqa: E731
+    assert rms(out) > rms(x) * 1.05  # same peak, more energy: glued
+    assert np.array_equal(mix_bus(np.zeros((2, 100)), SR), np.zeros((2, 100)))
+
+
+def test_multiband_bands_sum_back_to_the_input_when_nothing_is_limited():
+    x = bursts() * 0.1  # far below the band thresholds
+    out = multiband_limit(x, SR, drive_db=0.0)
+    np.testing.assert_allclose(out, x, atol=1e-6)
+
+
+def test_multiband_output_stays_under_the_ceiling_and_reaches_a_target():
+    x = bursts(3.0)
+    out = multiband_limit(x, SR, drive_db=20.0, ceiling_db=-1.0)
+    assert np.abs(out).max() <= 10 ** (-1.0 / 20)
+    limited, drive = multiband_maximize_to_loudness(x, SR, -9.0)
+    assert drive > 0 and abs(integrated_loudness(limited, SR) - -9.0) <= 0.5
+    silent, drive = multiband_maximize_to_loudness(np.zeros((2, SR)), SR, -9.0)
+    assert drive == 0.0 and not silent.any()
+
+
+@pytest.mark.parametrize("design", TRAINING_DESIGNS)
+def test_each_training_design_reaches_the_target_loudness(design):
+    x = bursts(seed=3)
+    limited = limit_for_training(x, SR, np.random.default_rng(4), -9.0, (design,))
+    assert limited.shape == x.shape and np.abs(limited).max() <= 1.0
+    assert abs(integrated_loudness(limited, SR) - -9.0) <= 0.5
+
+
+def test_unlimited_items_are_the_input_times_a_gain_with_peak_at_most_one():
+    x = bursts(seed=5) * 1.9  # peak 0.95
+    for seed in range(10):
+        out = limit_for_training(x, SR, np.random.default_rng(seed), -8.0, unlimited_prob=1.0)
+        gain = float(np.dot(out.ravel(), x.ravel()) / np.dot(x.ravel(), x.ravel()))
+        np.testing.assert_allclose(out, x * gain, atol=1e-6)
+        assert np.abs(out).max() <= 1.0 + 1e-6
+        assert 10 ** (-6 / 20) - 1e-6 <= gain <= 10 ** (6 / 20) + 1e-6
+
+
+def test_defaults_draw_exactly_what_the_maximizer_alone_drew():
+    """Datasets made before the new designs give the same items."""
+    x = bursts(seed=6)
+    ours = limit_for_training(x, SR, np.random.default_rng(7), -8.0)
+    rng = np.random.default_rng(7)
+    theirs, _, _ = maximize_to_loudness(x, SR, -8.0, **random_limiter_params(rng))
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_unknown_designs_are_refused():
+    with pytest.raises(DelimitError, match="choose from"):
+        check_designs(["maximizer", "ozone"])
+    with pytest.raises(DelimitError):
+        check_designs([])

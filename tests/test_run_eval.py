@@ -1,0 +1,35 @@
+"""benchmarks/run_eval.py: the results table's statistics and the sets' folders."""
+import pytest
+
+from benchmarks import run_eval
+
+
+def rows(deltas, si_sdr=10.0):
+    return [{"name": f"s{i}", "si_sdr": si_sdr + d, "si_sdr_improvement": d, "lufs": -14.0}
+            for i, d in enumerate(deltas)]
+
+
+def test_table_gives_mean_median_worst_and_share_made_worse():
+    table = run_eval.results_table([("real_multiband", "shipped", rows([2.0, -3.0, 0.5, 1.5]))])
+    header, _, line = table.strip().splitlines()
+    cells = dict(zip([c.strip() for c in header.split("|")[1:-1]],
+                     [c.strip() for c in line.split("|")[1:-1]]))
+    assert cells["files"] == "4"
+    assert cells["ΔSI-SDR mean"] == "0.25"
+    assert cells["ΔSI-SDR median"] == "1.00"
+    assert cells["ΔSI-SDR worst"] == "-3.00"
+    assert cells["worse than -1 dB"] == "25 %"
+    assert cells["min SI-SDR"] == "7.00"
+    assert cells["multi-res MSE"] == ""  # not in the rows: left empty, not made up
+
+
+def test_do_no_harm_scores_outputs_against_the_unlimited_input():
+    assert run_eval.set_folders("do_no_harm", "e", "r") == ("r/references", "r/references")
+    assert run_eval.set_folders("real_multiband", "e", "r") == ("r/multiband", "r/references")
+    assert run_eval.set_folders("maximizer", "e", "r") == ("e/maximizer", "e/references")
+
+
+def test_models_are_name_equals_folder():
+    assert run_eval.parse_models(["a=weight", "b=x/y"]) == {"a": "weight", "b": "x/y"}
+    with pytest.raises(SystemExit):
+        run_eval.parse_models(["weight"])

@@ -1,0 +1,208 @@
+"""Training on whole songs: the song folder builder, the decoded cache, the datasets, mixed
+sources, and the real-music evaluation sets."""
+import csv
+import os
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from dataloader import WeightedSources, build_datasets
+from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_song_cache,
+                              split_song_list)
+from prepro import debian_music
+from prepro.make_real_eval_sets import make_real_eval_sets
+from utils.config import defaults, validate
+from utils.errors import DelimitError
+from utils.loudness import integrated_loudness
+
+SR = 44100
+
+
+def music(seconds, rate=SR, channels=2, seed=0):
+    """A tone with a beat and noise, peak 0.8: enough like music for loudness and limiting."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    beat = 0.3 + 0.7 * (np.sin(2 * np.pi * 2 * t) > 0.6)
+    x = np.stack([np.sin(2 * np.pi * (110 + 40 * c) * t) * beat for c in range(channels)])
+    x = x + 0.2 * rng.standard_normal(x.shape) * beat
+    return (0.8 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def song_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("songs")
+    os.makedirs(root / "album")
+    sf.write(root / "a.wav", music(6.0).T, SR)
+    sf.write(root / "album" / "b.flac", music(5.0, rate=48000, seed=1).T, 48000)
+    sf.write(root / "album" / "c.ogg", music(4.5, channels=1, seed=2).T, SR)
+    sf.write(root / "short.wav", music(1.0, seed=3).T, SR)
+    (root / "broken.mp3").write_bytes(b"not audio at all")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def cache(song_root, tmp_path_factory):
+    cache_root = str(tmp_path_factory.mktemp("cache"))
+    return SongCache(cache_root, build_song_cache(song_root, cache_root, workers=1))
+
+
+def test_cache_decodes_every_readable_song_to_stereo_44k(song_root, cache):
+    assert sorted(cache.frames) == ["a.wav", "album/b.flac", "album/c.ogg", "short.wav"]
+    assert cache.frames["a.wav"] == 6 * SR
+    assert abs(cache.frames["album/b.flac"] - 5 * SR) <= 2  # resampled from 48 kHz
+    original = sf.read(os.path.join(song_root, "a.wav"), dtype="float32")[0].T
+    np.testing.assert_allclose(cache.window("a.wav", 1000, 500), original[:, 1000:1500],
+                               atol=1 / 32767)
+    mono = cache.window("album/c.ogg", 0, SR)
+    assert np.array_equal(mono[0], mono[1])  # mono becomes dual-mono
+    tail = cache.window("short.wav", SR - 10, 100)
+    assert tail.shape == (2, 100) and not tail[:, 10:].any()  # zero past the end
+
+
+def test_cache_skips_done_songs_and_redoes_changed_ones(tmp_path):
+    songs, cache_root = tmp_path / "songs", str(tmp_path / "cache")
+    os.makedirs(songs)
+    sf.write(songs / "a.wav", music(1.0).T, SR)
+    sf.write(songs / "b.wav", music(1.0, seed=1).T, SR)
+    build_song_cache(str(songs), cache_root, workers=1)
+    done = os.path.getmtime(os.path.join(cache_root, "a.wav.s16"))
+    sf.write(songs / "b.wav", music(2.0, seed=2).T, SR)
+    os.utime(songs / "b.wav", (1e9, 1e9))  # a different size and time: decoded again
+    frames = build_song_cache(str(songs), cache_root, workers=1)
+    assert frames == {"a.wav": SR, "b.wav": 2 * SR}
+    assert os.path.getmtime(os.path.join(cache_root, "a.wav.s16")) == done
+
+
+def test_an_empty_song_folder_is_an_error(tmp_path):
+    with pytest.raises(DelimitError, match="no songs"):
+        build_song_cache(str(tmp_path), str(tmp_path / "cache"))
+
+
+def test_split_is_stable_when_songs_are_added():
+    songs = [f"pkg/track{i}.ogg" for i in range(200)]
+    train, valid = split_song_list(songs)
+    assert 5 <= len(valid) <= 40 and not set(train) & set(valid)
+    _, valid_more = split_song_list(songs + [f"new/{i}.ogg" for i in range(50)])
+    assert set(valid) <= set(valid_more)
+    few = ["a.wav", "b.wav", "c.wav"]  # too few for the hash to pick one: one is held back
+    assert len(split_song_list(few)[1]) == 1 and split_song_list(["a.wav"]) == (["a.wav"], [])
+
+
+def test_song_items_are_deterministic_and_well_formed(cache):
+    dataset = SongDataset(cache, list(cache.frames), seq_dur=0.5, items_per_song=2,
+                          designs=("maximizer", "clipper_maximizer"), unlimited_prob=0.3)
+    assert "short.wav" in dataset.songs and len(dataset) == 2 * len(dataset.songs)
+    limited, target = dataset[3]
+    assert limited.shape == target.shape == (2, SR // 2)
+    assert limited.dtype == torch.float32 and limited.abs().max() <= 1.0
+    assert abs(integrated_loudness(target.numpy(), SR) - -14.0) < 0.1
+    again = dataset[3]
+    assert torch.equal(limited, again[0]) and torch.equal(target, again[1])
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[3][1], target)
+
+
+def test_unlimited_song_items_are_their_target_up_to_a_gain(cache):
+    dataset = SongDataset(cache, list(cache.frames), seq_dur=0.5, unlimited_prob=1.0)
+    for index in range(4):
+        limited, target = (a.double().numpy() for a in dataset[index])
+        gain = np.dot(limited.ravel(), target.ravel()) / np.dot(target.ravel(), target.ravel())
+        np.testing.assert_allclose(limited, gain * target, atol=1e-5)
+
+
+def test_validation_excerpts_are_fixed_and_some_are_unlimited(cache):
+    songs = ["a.wav", "album/b.flac", "album/c.ogg"]
+    valid = SongValidDataset(cache, songs, seconds=2.0, unlimited_one_in=3)
+    items = [valid[i] for i in range(3)]
+    assert [name for _, _, name in items] == songs
+    limited, target, _ = items[2]  # one in three is left unlimited
+    ratio = limited.double() / target.double()
+    assert torch.allclose(ratio[target.abs() > 1e-3], ratio[target.abs() > 1e-3].mean(),
+                          rtol=1e-3)
+    assert integrated_loudness(items[0][0].numpy(), SR) > integrated_loudness(
+        items[0][1].numpy(), SR) + 2  # limited to about -8 LUFS, louder than -14
+    assert torch.equal(valid[0][0], SongValidDataset(cache, songs, seconds=2.0)[0][0])
+
+
+def test_weighted_sources_draw_each_source_at_its_share():
+    a = torch.utils.data.TensorDataset(torch.zeros(10, 1))
+    b = torch.utils.data.TensorDataset(torch.ones(30, 1))
+    mixed = WeightedSources([a, b], [0.8, 0.2], seed=1)
+    assert len(mixed) == 40
+    share = np.mean([mixed[i][0].item() for i in range(2000)])
+    assert share == pytest.approx(0.2, abs=0.03)
+    assert [mixed[i][0].item() for i in range(20)] == [mixed[i][0].item() for i in range(20)]
+
+
+def test_build_datasets_mixes_songs_and_stems_and_validates_on_songs(song_root, cache,
+                                                                     tmp_path):
+    from tests.test_mixing import write_stems
+
+    stems = str(tmp_path / "stems")
+    write_stems(stems, n_songs=3, seconds=2.0, seed=5)
+    config = defaults()
+    config["dir_params"].update(root=stems, song_root=song_root, song_cache=cache.cache_root)
+    config["data_params"].update(seq_dur=0.5, samples_per_track=2, n_valid_songs=1,
+                                 source_weights={"songs": 0.7, "stems": 0.3}, mix_bus=True,
+                                 limiter_designs=["maximizer", "compressor_maximizer"],
+                                 unlimited_prob=0.1, valid_max_seconds=1.0)
+    train, valid = build_datasets(validate(config))
+    assert isinstance(train, WeightedSources) and len(train.datasets) == 2
+    assert isinstance(valid, SongValidDataset)
+    limited, target = train[0]
+    assert limited.shape == target.shape == (2, SR // 2)
+
+
+def test_config_refuses_sources_without_their_folders():
+    config = defaults()
+    config["data_params"]["source_weights"] = {"songs": 1.0}
+    with pytest.raises(DelimitError, match="song_root"):
+        validate(config)
+    config["data_params"]["source_weights"] = {"tracks": 1.0}
+    with pytest.raises(DelimitError, match="source_weights"):
+        validate(config)
+
+
+def test_debian_music_collects_audio_and_pk3_members_once(tmp_path, monkeypatch):
+    share = tmp_path / "usr"
+    os.makedirs(share)
+    sf.write(share / "one.ogg", music(1.0).T, SR, format="OGG")
+    with zipfile.ZipFile(share / "music.pk3", "w") as archive:
+        archive.write(share / "one.ogg", "sound/one_again.ogg")  # one.ogg again
+        sf.write(share / "two.wav", music(2.0, seed=1).T, SR)
+        archive.write(share / "two.wav", "sound/two.wav")
+        archive.writestr("maps/level.bsp", b"not music")
+    (share / "readme.txt").write_text("hello")
+    files = {"pkg-music": sorted(str(p) for p in share.iterdir() if p.name != "two.wav")}
+    monkeypatch.setattr(debian_music, "PACKAGES", {"train": ["pkg-music"]})
+    monkeypatch.setattr(debian_music, "install", lambda packages: None)
+    monkeypatch.setattr(debian_music, "package_files", lambda package: files[package])
+    rows = debian_music.build_song_folder("train", str(tmp_path / "out"))
+    # files in sorted order, so one.ogg comes after the archive's copy of it and is skipped
+    assert [r["path"] for r in rows] == ["pkg-music/music.pk3/sound/one_again.ogg",
+                                         "pkg-music/music.pk3/sound/two.wav"]
+    assert [r["seconds"] for r in rows] == [1.0, 2.0]
+    with open(tmp_path / "out" / "train" / "songs.csv") as f:
+        assert [r["path"] for r in csv.DictReader(f)] == [r["path"] for r in rows]
+    assert "total" in debian_music.summary(rows)[-1]
+
+
+def test_real_eval_sets_limit_excerpts_to_their_targets(song_root, tmp_path):
+    rows, problems = make_real_eval_sets(song_root, str(tmp_path / "real"), seconds=2.0,
+                                         progress=False)
+    assert len(problems) == 1 and "broken.mp3" in problems[0]  # reported, the rest went on
+    assert len(rows) == 2 * 3  # two excerpts from each track of at least 2 s (not short.wav)
+    assert len({r["name"] for r in rows}) == len(rows)
+    for row in rows:
+        reference = sf.read(tmp_path / "real" / "references" / f"{row['name']}.wav")[0].T
+        assert reference.shape == (2, 2 * SR)
+        assert abs(integrated_loudness(reference, SR) - -14.0) < 0.1
+        for set_name in ("alt_limiter", "multiband"):
+            limited = sf.read(tmp_path / "real" / set_name / f"{row['name']}.wav")[0].T
+            assert np.abs(limited).max() <= 1.0
+            column = "alt_lufs" if set_name == "alt_limiter" else "multiband_lufs"
+            assert abs(integrated_loudness(limited, SR) - row[column]) < 0.01
+            assert abs(row[column] - row["target_lufs"]) <= 0.5
