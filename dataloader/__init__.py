@@ -15,9 +15,10 @@ import torch
 
 from dataloader.musdb_xl_train import MusdbXLTrainDataset
 from dataloader.on_the_fly import OnTheFlyDataset
-from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_song_cache,
-                              split_song_list)
+from dataloader.songs import (MIN_SONG_SECONDS, SongCache, SongDataset, SongValidDataset,
+                              build_song_cache, split_song_list)
 from dataloader.valid import ValidDataset
+from utils.audio import MODEL_RATE
 from utils.mixing import split_songs
 
 __all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset", "SongValidDataset",
@@ -77,7 +78,9 @@ def build_datasets(cfg):
     if weights.get("songs"):
         cache_root = song_cache_dir(dirs)
         cache = SongCache(cache_root, build_song_cache(dirs["song_root"], cache_root))
-        train_songs, valid_songs = split_song_list(cache.frames)
+        # Shorter files are jingles and sound effects, not songs to learn or judge on.
+        songs = [s for s, n in cache.frames.items() if n >= MIN_SONG_SECONDS * MODEL_RATE]
+        train_songs, valid_songs = split_song_list(songs)
         train.append(SongDataset(cache, train_songs, seq_dur=data["seq_dur"],
                                  items_per_song=data["samples_per_track"],
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],

@@ -21,7 +21,7 @@ from utils.limiters.training import limit_for_training
 from utils.loudness import integrated_loudness
 from utils.mixing import song_seed
 
-MIN_SONG_SECONDS = 4.0
+MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
 VALID_ONE_IN = 12  # about 1 song in 12 is held back for validation
 
 
@@ -178,45 +178,50 @@ class SongDataset(torch.utils.data.Dataset):
 
 
 class SongValidDataset(torch.utils.data.Dataset):
-    """Validation on held-back songs: one excerpt of each (from its middle), limited once by a
-    training design with settings seeded by the song's name, or, for one song in
-    `unlimited_one_in`, left unlimited (so that selection also rewards leaving music alone).
+    """Validation on held-back songs: `excerpts_per_song` excerpts of each (starting at 1/4,
+    1/2, 3/4 ... of the song), each limited once by a training design with settings seeded by
+    the song's name and the excerpt's number, or, for one excerpt in `unlimited_one_in`, left
+    unlimited (so that selection also rewards leaving music alone).
 
-    Item i: (limited, target, song), float32 tensors (2, time); target at target_loudnorm_lufs.
+    Item i: (limited, target, name), float32 tensors (2, time), name "{song}#{k}"; target at
+    target_loudnorm_lufs.
     """
 
-    def __init__(self, cache, songs, seconds=10.0, target_loudnorm_lufs=-14.0,
-                 target_lufs_mean=-8.0, target_lufs_std=1.0, designs=("maximizer",),
-                 limiter_variety="wide", unlimited_one_in=5, seed=777):
+    def __init__(self, cache, songs, seconds=10.0, excerpts_per_song=3,
+                 target_loudnorm_lufs=-14.0, target_lufs_mean=-8.0, target_lufs_std=1.0,
+                 designs=("maximizer",), limiter_variety="wide", unlimited_one_in=5, seed=777):
         self.cache = cache
-        self.songs = list(songs)
-        if not self.songs:
+        self.excerpts = [(song, k) for song in songs for k in range(excerpts_per_song)]
+        if not self.excerpts:
             raise DelimitError(f"{cache.cache_root}: no validation songs (a song folder needs "
                                "at least 2 songs)")
         self.n_samples = int(round(seconds * MODEL_RATE))
+        self.per_song = excerpts_per_song
         self.args = (target_loudnorm_lufs, target_lufs_mean, target_lufs_std, tuple(designs),
                      limiter_variety, unlimited_one_in, seed)
         self._items = {}
 
     def __len__(self):
-        return len(self.songs)
+        return len(self.excerpts)
 
     def __getitem__(self, index):
-        song = self.songs[index]
-        if song not in self._items:
-            self._items[song] = self._make(index, song)
-        return (*self._items[song], song)
+        if index not in self._items:
+            self._items[index] = self._make(index)
+        song, k = self.excerpts[index]
+        return (*self._items[index], f"{song}#{k}")
 
-    def _make(self, index, song):
+    def _make(self, index):
         loudnorm, mean, std, designs, variety, unlimited_one_in, seed = self.args
+        song, k = self.excerpts[index]
         frames = self.cache.frames[song]
         n = min(self.n_samples, frames)
-        excerpt = self.cache.window(song, (frames - n) // 2, n)
-        rng = np.random.default_rng([seed, song_seed(song)])
+        start = (frames - n) * (k + 1) // (self.per_song + 1)
+        excerpt = self.cache.window(song, start, n)
+        rng = np.random.default_rng([seed, song_seed(song), k])
         target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
         lufs = integrated_loudness(excerpt, MODEL_RATE)
         if not np.isfinite(lufs):
-            raise DelimitError(f"{song}: its validation excerpt is silent")
+            raise DelimitError(f"{song}: validation excerpt {k} is silent")
         if index % unlimited_one_in == unlimited_one_in - 1:
             limited = excerpt
         else:

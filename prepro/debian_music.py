@@ -25,6 +25,7 @@ import soundfile as sf
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from dataloader.songs import MIN_SONG_SECONDS  # noqa: E402
 from utils.audio import AUDIO_EXTENSIONS, atomic_path  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 
@@ -102,7 +103,7 @@ def build_song_folder(song_set, output):
     packages = PACKAGES[song_set]
     install(packages)
     root = os.path.join(output, song_set)
-    seen, rows = set(), []
+    seen, rows, short = set(), [], 0
     for package in packages:
         for name, opener in package_audio(package):
             with opener() as f:
@@ -121,14 +122,23 @@ def build_song_folder(song_set, output):
                 info = sf.info(path)
             except (sf.LibsndfileError, RuntimeError) as err:
                 print(f"skipped {relative}: not readable ({err})", file=sys.stderr)
+                os.remove(path)
+                continue
+            if info.frames < MIN_SONG_SECONDS * info.samplerate:  # a sound effect, not a song
+                short += 1
+                os.remove(path)
                 continue
             rows.append({"path": relative, "package": package,
                          "seconds": round(info.frames / info.samplerate, 2),
                          "sample_rate": info.samplerate, "channels": info.channels})
+    if not rows:
+        raise DelimitError(f"no songs of at least {MIN_SONG_SECONDS:g} s in {', '.join(packages)}")
     with atomic_path(os.path.join(root, "songs.csv")) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    if short:
+        print(f"left out {short} files shorter than {MIN_SONG_SECONDS:g} s (sound effects)")
     return rows
 
 

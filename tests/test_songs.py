@@ -114,17 +114,21 @@ def test_unlimited_song_items_are_their_target_up_to_a_gain(cache):
 
 
 def test_validation_excerpts_are_fixed_and_some_are_unlimited(cache):
-    songs = ["a.wav", "album/b.flac", "album/c.ogg"]
-    valid = SongValidDataset(cache, songs, seconds=2.0, unlimited_one_in=3)
-    items = [valid[i] for i in range(3)]
-    assert [name for _, _, name in items] == songs
+    songs = ["a.wav", "album/b.flac"]
+    valid = SongValidDataset(cache, songs, seconds=1.0, excerpts_per_song=2,
+                             unlimited_one_in=3)
+    items = [valid[i] for i in range(len(valid))]
+    assert [name for _, _, name in items] == ["a.wav#0", "a.wav#1", "album/b.flac#0",
+                                              "album/b.flac#1"]
     limited, target, _ = items[2]  # one in three is left unlimited
     ratio = limited.double() / target.double()
     assert torch.allclose(ratio[target.abs() > 1e-3], ratio[target.abs() > 1e-3].mean(),
                           rtol=1e-3)
     assert integrated_loudness(items[0][0].numpy(), SR) > integrated_loudness(
         items[0][1].numpy(), SR) + 2  # limited to about -8 LUFS, louder than -14
-    assert torch.equal(valid[0][0], SongValidDataset(cache, songs, seconds=2.0)[0][0])
+    assert not torch.equal(items[0][1], items[1][1])  # two different excerpts of a.wav
+    again = SongValidDataset(cache, songs, seconds=1.0, excerpts_per_song=2)
+    assert torch.equal(valid[0][0], again[0][0])
 
 
 def test_weighted_sources_draw_each_source_at_its_share():
@@ -166,13 +170,14 @@ def test_config_refuses_sources_without_their_folders():
         validate(config)
 
 
-def test_debian_music_collects_audio_and_pk3_members_once(tmp_path, monkeypatch):
+def test_debian_music_collects_audio_and_pk3_members_once(tmp_path, monkeypatch, capsys):
     share = tmp_path / "usr"
     os.makedirs(share)
-    sf.write(share / "one.ogg", music(1.0).T, SR, format="OGG")
+    sf.write(share / "one.ogg", music(5.0).T, SR, format="OGG")
+    sf.write(share / "beep.wav", music(1.0).T, SR)  # a sound effect, not a song
     with zipfile.ZipFile(share / "music.pk3", "w") as archive:
         archive.write(share / "one.ogg", "sound/one_again.ogg")  # one.ogg again
-        sf.write(share / "two.wav", music(2.0, seed=1).T, SR)
+        sf.write(share / "two.wav", music(6.0, seed=1).T, SR)
         archive.write(share / "two.wav", "sound/two.wav")
         archive.writestr("maps/level.bsp", b"not music")
     (share / "readme.txt").write_text("hello")
@@ -184,7 +189,9 @@ def test_debian_music_collects_audio_and_pk3_members_once(tmp_path, monkeypatch)
     # files in sorted order, so one.ogg comes after the archive's copy of it and is skipped
     assert [r["path"] for r in rows] == ["pkg-music/music.pk3/sound/one_again.ogg",
                                          "pkg-music/music.pk3/sound/two.wav"]
-    assert [r["seconds"] for r in rows] == [1.0, 2.0]
+    assert [r["seconds"] for r in rows] == [5.0, 6.0]
+    assert "left out 1 files shorter than 4 s" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / "out" / "train" / "pkg-music")) == ["music.pk3"]
     with open(tmp_path / "out" / "train" / "songs.csv") as f:
         assert [r["path"] for r in csv.DictReader(f)] == [r["path"] for r in rows]
     assert "total" in debian_music.summary(rows)[-1]
