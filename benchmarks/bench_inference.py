@@ -3,8 +3,9 @@
 Writes songs of the given lengths (generated stems through the project's limiter, 44.1 kHz
 stereo PCM_16), runs the CLI once per song and model in a child process, the models in turn on
 each song, and prints a markdown table: real-time factor (audio seconds per wall second,
-start-up included, and as the CLI reports it for the file alone) and the child's peak memory
-(max RSS, from os.wait4).
+start-up included, and as the CLI reports it for the file alone), the child's CPU time (user +
+system, all threads: steadier than wall time when other jobs share the cores) and its peak
+memory (max RSS); both from os.wait4.
 
     python -m models.fetch_reference                          # the reference's checkpoint
     python benchmarks/bench_inference.py                      # 30 s, 3 min and 10 min
@@ -64,7 +65,7 @@ def describe(folder):
 
 
 def run(song, weights, out, extra):
-    """Run the CLI on one song; returns wall seconds, peak RSS in MB, its stdout."""
+    """Run the CLI on one song; returns wall seconds, CPU seconds, peak RSS in MB, its stdout."""
     cmd = [sys.executable, "-m", "inference", "--data_root", song, "--weight_directory",
            weights, "--output_directory", out, "--device", "cpu"] + extra
     start = time.perf_counter()
@@ -75,7 +76,7 @@ def run(song, weights, out, extra):
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"inference failed on {song}:\n{stdout}")
-    return wall, usage.ru_maxrss / 1024, stdout
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
 def main():
@@ -98,18 +99,18 @@ def main():
         if not os.path.exists(song):
             write_song(song, seconds)
         for weights, name in models:
-            wall, rss, stdout = run(song, weights, os.path.join(work, "out"), extra)
+            wall, cpu, rss, stdout = run(song, weights, os.path.join(work, "out"), extra)
             found = re.search(r"\((\d+)x\)", stdout)
             rows.append((name, seconds, wall, seconds / wall, found.group(1) if found else "?",
-                         rss))
+                         cpu, rss))
     print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; "
           f"CLI args: {' '.join(extra) or '(defaults)'}\n")
     print("| model | song | wall time | real-time factor (wall) | real-time factor (file) "
-          "| peak memory |")
-    print("|---|---|---|---|---|---|")
-    for name, seconds, wall, rtf, file_rtf, rss in sorted(rows, key=lambda r: r[0]):
+          "| CPU time | peak memory |")
+    print("|---|---|---|---|---|---|---|")
+    for name, seconds, wall, rtf, file_rtf, cpu, rss in sorted(rows, key=lambda r: r[0]):
         print(f"| {name} | {seconds:g} s | {wall:.1f} s | {rtf:.1f}x | {file_rtf}x "
-              f"| {rss:.0f} MB |")
+              f"| {cpu:.1f} s | {rss:.0f} MB |")
 
 
 if __name__ == "__main__":
