@@ -2,7 +2,8 @@
 beside the input and the loudness-matched input.
 
     python benchmarks/run_eval.py [--eval_root ./eval_data] [--real_root ./eval_data/real]
-        [--work ./eval_results] [--models shipped=weight reference=weight_reference]
+        [--real_songs ./data/real_music/eval] [--work ./eval_results]
+        [--models shipped=weight reference=weight_reference]
         [--sets maximizer alt_limiter real_alt_limiter real_multiband do_no_harm]
         [--inference_args "--use_gpu False"] [--skip_inference]
 
@@ -13,7 +14,8 @@ Sets (inputs, references):
     real_multiband              (REAL_ROOT/alt_limiter|multiband, REAL_ROOT/references)
     do_no_harm                  the same records unlimited at -14 LUFS: the input is the
                                 reference, and SI-SDR(output, input) is what is scored
-The real sets come from prepro.make_real_eval_sets (after prepro.debian_music --set eval).
+The real sets are built by prepro.make_real_eval_sets from --real_songs when REAL_ROOT has
+none yet (that folder comes from `python -m prepro.debian_music --set eval`).
 
 For each set: `python -m inference` with each model's weight folder into
 WORK/SET/{model}_audio (skipped with --skip_inference), then eval_delimit scores the input
@@ -37,7 +39,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, REPO)
 
 import eval_delimit  # noqa: E402
-from prepro import make_eval_sets  # noqa: E402
+from prepro import make_eval_sets, make_real_eval_sets  # noqa: E402
 
 GENERATED_SETS = ("maximizer", "alt_limiter")
 REAL_SETS = {"real_alt_limiter": "alt_limiter", "real_multiband": "multiband"}
@@ -120,6 +122,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval_root", default="./eval_data", help="generated sets folder")
     parser.add_argument("--real_root", default="./eval_data/real", help="real-music sets")
+    parser.add_argument("--real_songs", default="./data/real_music/eval",
+                        help="evaluation songs the real sets are cut from when missing")
     parser.add_argument("--work", default="./eval_results", help="outputs and scores")
     parser.add_argument("--models", nargs="+", default=["shipped=weight",
                                                        "reference=weight_reference"],
@@ -144,6 +148,16 @@ def main(argv=None):
         print(f"building the evaluation sets in {args.eval_root}", file=sys.stderr)
         make_eval_sets.make_eval_sets(args.eval_root, args.n_songs, args.seconds, args.seed)
     failed, entries = False, []
+    real_csv = os.path.join(args.real_root, make_real_eval_sets.CSV_NAME)
+    if any(s not in GENERATED_SETS for s in args.sets) and not os.path.isfile(real_csv):
+        if not os.path.isdir(args.real_songs):
+            print(f"run_eval: no real-music sets in {args.real_root} and no songs in "
+                  f"{args.real_songs}: run python -m prepro.debian_music --set eval",
+                  file=sys.stderr)
+            return 1
+        print(f"building the real-music sets in {args.real_root}", file=sys.stderr)
+        _, problems = make_real_eval_sets.make_real_eval_sets(args.real_songs, args.real_root)
+        failed = bool(problems)
     for set_name in args.sets:
         inputs, references = set_folders(set_name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
