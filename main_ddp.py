@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -86,15 +87,226 @@ def prepare_data(config, ctx):
     ctx.barrier()
 
 
-def new_train_state():
-    return dict(epoch=0, step_in_epoch=0, global_step=0, best_loss=math.inf, best_epoch=0,
-                num_bad_epochs=0, epochs_trained=0, epoch_loss_sum=0.0, epoch_loss_count=0,
-                epoch_time=0.0, train_loss_history=[], valid_loss_history=[],
-                train_time_history=[], valid_si_sdr_history=[], valid_input_si_sdr_history=[],
-                valid_untouched_si_sdr_history=[])
+@dataclass
+class TrainState:
+    """Where a run stands: its counters and per-epoch histories. Saved in the checkpoint as a
+    plain dict (dataclasses.asdict), so that a checkpoint does not name this class or its module.
+
+    epoch counts finished epochs (the next one to run, from 0); step_in_epoch the batches done in
+    that next one (a mid-epoch checkpoint resumes there); epoch_loss_sum/count and epoch_time
+    are that epoch's running totals. The histories have one entry per finished epoch.
+    """
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    num_bad_epochs: int = 0
+    epochs_trained: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+    epoch_time: float = 0.0
+    train_loss_history: list = field(default_factory=list)
+    valid_loss_history: list = field(default_factory=list)
+    train_time_history: list = field(default_factory=list)
+    valid_si_sdr_history: list = field(default_factory=list)
+    valid_input_si_sdr_history: list = field(default_factory=list)
+    valid_untouched_si_sdr_history: list = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, saved):
+        """From a checkpoint's "train_state"; a key that an older version did not save (e.g.
+        valid_untouched_si_sdr_history) takes its default."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in names})
+
+
+@dataclass
+class Run:
+    """What a training run is made of (built once, never saved)."""
+
+    config: dict
+    ctx: Context
+    model: torch.nn.Module  # the bare model, whose weights are saved
+    net: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: object  # ReduceLROnPlateau, or None
+    ema: object  # train_utils.EMA, or None
+    criterion: torch.nn.Module
+    valid_criterion: torch.nn.Module
+    train_dataset: torch.utils.data.Dataset
+    valid_dataset: torch.utils.data.Dataset
+    sampler: DistributedSampler
+    checkpoint_dir: str
+    logger: object = None  # train_utils.WandbLogger on the first process
+    deadline: float = None  # time.time() at which hyperparams.max_hours is reached
+
+    @property
+    def eval_model(self):
+        """The weights that are validated and kept as the best: the EMA's when there is one."""
+        return self.ema.model if self.ema is not None else self.model
+
+    def path(self, extension):
+        """{checkpoint_dir}/{target}.{extension}."""
+        return os.path.join(self.checkpoint_dir,
+                            f"{self.config['task_params']['target']}.{extension}")
 
 
 UNLIMITED_INPUT_DB = 60.0  # a validation input this close to its target was left unlimited
+
+
+def build(config, ctx):
+    """Seed, data, datasets, model, optimizer, scheduler, EMA and losses of a new run."""
+    hp, dirs, mlp = config["hyperparams"], config["dir_params"], config["model_loss_params"]
+    seed = config["sys_params"]["seed"]
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    checkpoint_dir = os.path.join(dirs["output_directory"], "checkpoint", dirs["exp_name"])
+    if ctx.is_main:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+    prepare_data(config, ctx)
+
+    from dataloader import build_datasets  # after the stems exist
+
+    train_dataset, valid_dataset = build_datasets(config)
+    sampler = DistributedSampler(train_dataset, num_replicas=ctx.world_size, rank=ctx.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    model = build_model(config["conv_tasnet_params"],
+                        nb_channels=config["data_params"]["nb_channels"]).to(ctx.device)
+    # The last TCN block's residual conv feeds nothing (only skips reach the head), as in the
+    # reference's checkpoint: DDP must be told that some parameters get no gradient.
+    net = (DistributedDataParallel(model, find_unused_parameters=True)
+           if ctx.world_size > 1 else model)
+    optimizer_class = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=hp["lr"], betas=(0.9, 0.999),
+                                weight_decay=hp["weight_decay"])
+    scheduler = None
+    if hp["lr_scheduler"] in ("step_lr", "plateau"):
+        # The reference's floor (5e-5) sat above its lr (3e-5), so it never acted.
+        min_lr = hp["min_lr"] if hp["min_lr"] is not None else hp["lr"] / 100
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=hp["lr_decay_gamma"],
+            patience=hp["lr_decay_patience"], min_lr=min_lr)
+    ema = train_utils.EMA(model, hp["ema_decay"]) if hp["ema"] else None
+    criterion = CombinedLoss(mlp["train_loss_func"], mlp["train_loss_scales"],
+                             mlp["si_sdr_cap_db"]).to(ctx.device)
+    valid_criterion = CombinedLoss(mlp["valid_loss_func"], mlp["valid_loss_scales"],
+                                   mlp["si_sdr_cap_db"]).to(ctx.device)
+    return Run(config, ctx, model, net, optimizer, scheduler, ema, criterion, valid_criterion,
+               train_dataset, valid_dataset, sampler, checkpoint_dir)
+
+
+def resume(run):
+    """The run's state: from its own checkpoint (dir_params.resume), or new, with the weights of
+    dir_params.resume under continual_train or of dir_params.init_weights when given."""
+    dirs = run.config["dir_params"]
+    target = run.config["task_params"]["target"]
+    weights_only = dirs["continual_train"]
+    path = train_utils.resolve_resume_path(dirs["resume"], run.checkpoint_dir, target,
+                                           weights_only=weights_only)
+    if path is None and dirs["init_weights"]:  # a new run: start from these weights
+        weights_only = True
+        path = train_utils.resolve_resume_path(dirs["init_weights"], run.checkpoint_dir,
+                                               target, weights_only=True)
+    state = TrainState()
+    if path is None:
+        return state
+    checkpoint = torch.load(path, map_location=run.ctx.device, weights_only=False)
+    if "state_dict" not in checkpoint:  # a plain state_dict (all.pth), e.g. weight/
+        checkpoint = {"state_dict": checkpoint}
+    run.model.load_state_dict({k.removeprefix("module."): v
+                               for k, v in checkpoint["state_dict"].items()})
+    if not weights_only:
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        if run.scheduler is not None and checkpoint["scheduler"] is not None:
+            run.scheduler.load_state_dict(checkpoint["scheduler"])
+        if run.ema is not None and checkpoint["ema"] is not None:
+            run.ema.model.load_state_dict(checkpoint["ema"])
+        state = TrainState.from_dict(checkpoint["train_state"])
+    if run.ctx.is_main:
+        print(f"{'weights from' if weights_only else 'resumed from'} {path}: "
+              f"epoch {state.epoch + 1}, step {state.step_in_epoch} of the epoch", flush=True)
+    return state
+
+
+def save_checkpoint(run, state):
+    """all.chkpnt: what resuming needs. The reference's keys (epoch, state_dict, best_loss,
+    optimizer, scheduler) and this project's (ema, train_state)."""
+    train_utils.atomic_torch_save({
+        "epoch": state.epoch, "state_dict": run.model.state_dict(), "best_loss": state.best_loss,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "ema": run.ema.model.state_dict() if run.ema is not None else None,
+        "train_state": asdict(state),
+    }, run.path("chkpnt"))
+
+
+def train_epoch(run, state):
+    """Train the rest of epoch state.epoch (all of it unless resumed mid-epoch), checkpointing
+    every hyperparams.checkpoint_every steps. Returns True when hyperparams.max_hours ran out
+    part-way (the state is then checkpointed at that step)."""
+    ctx, hp = run.ctx, run.config["hyperparams"]
+    batch_size = hp["batch_size"]
+    epoch = state.epoch
+    run.sampler.set_epoch(epoch)
+    if hasattr(run.train_dataset, "set_epoch"):
+        run.train_dataset.set_epoch(epoch)
+    # Resuming mid-epoch: the epoch's order is fixed by (seed, epoch), so skip what was done.
+    indices = list(run.sampler)[state.step_in_epoch * batch_size:]
+    loader = DataLoader(run.train_dataset, batch_size=batch_size, sampler=indices,
+                        num_workers=run.config["sys_params"]["nb_workers"], drop_last=True,
+                        pin_memory=ctx.device.type == "cuda")
+    started = time.time()
+    progress = tqdm(loader, desc=f"epoch {epoch + 1}/{hp['epochs']}", disable=not ctx.is_main,
+                    initial=state.step_in_epoch, total=len(run.sampler) // batch_size,
+                    dynamic_ncols=True)
+    out_of_time = False
+    for limited, target in progress:
+        loss = train_step(run, limited.to(ctx.device), target.to(ctx.device))
+        state.step_in_epoch += 1
+        state.global_step += 1
+        state.epoch_loss_sum += loss
+        state.epoch_loss_count += 1
+        if ctx.is_main:
+            progress.set_postfix(loss=f"{loss:.2f}")
+            if state.global_step % hp["log_every"] == 0:
+                log_step(run, state, loss)
+        if run.deadline is not None:  # every process must agree to stop at the same step
+            out_of_time = ctx.all_sum([float(time.time() > run.deadline)])[0] > 0
+        checkpoint_now = (hp["checkpoint_every"]
+                          and state.global_step % hp["checkpoint_every"] == 0)
+        if ctx.is_main and (checkpoint_now or out_of_time):
+            state.epoch_time += time.time() - started
+            started = time.time()
+            save_checkpoint(run, state)
+        if out_of_time:
+            break
+    progress.close()
+    state.epoch_time += time.time() - started
+    return out_of_time
+
+
+def train_step(run, limited, target):
+    """One optimizer step on a batch (batch, channels, time); returns the batch's loss."""
+    _, estimate = run.net(limited)
+    loss = run.criterion(estimate, target)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip = run.config["hyperparams"]["gradient_clip"]
+    if clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip)
+    run.optimizer.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    return loss.item()
+
+
+def log_step(run, state, loss):
+    mean = state.epoch_loss_sum / state.epoch_loss_count
+    lr = run.optimizer.param_groups[0]["lr"]
+    tqdm.write(f"step {state.global_step}: epoch {state.epoch + 1} loss {mean:.3f} lr {lr:.2e}")
+    run.logger.log({"train/loss": loss, "lr": lr}, state.global_step)
 
 
 @torch.no_grad()
@@ -125,196 +337,103 @@ def validate(model, valid_dataset, criterion, ctx):
             untouched / n_unlimited if n_unlimited else math.nan)
 
 
-def save_checkpoint(path, model, optimizer, scheduler, ema, state):
-    train_utils.atomic_torch_save({
-        "epoch": state["epoch"], "state_dict": model.state_dict(), "best_loss": state["best_loss"],
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "ema": ema.model.state_dict() if ema is not None else None,
-        "train_state": dict(state),
-    }, path)
+def end_epoch(run, state):
+    """After a whole epoch: validate, step the scheduler, record the epoch, then (first process)
+    save the checkpoint, the best weights and the summary, and log."""
+    started = time.time()
+    loss_sum, loss_count = run.ctx.all_sum([state.epoch_loss_sum, state.epoch_loss_count])
+    train_loss = loss_sum / max(loss_count, 1)
+    scores = (train_loss, *validate(run.eval_model, run.valid_dataset, run.valid_criterion,
+                                    run.ctx))
+    if run.scheduler is not None:
+        run.scheduler.step(scores[1])
+    improved = record_epoch(state, scores, state.epoch_time + time.time() - started)
+    if run.ctx.is_main:
+        save_epoch(run, state, improved)
+        log_epoch(run, state, scores, improved)
+
+
+def record_epoch(state, scores, seconds):
+    """Append the epoch's scores to the histories, track the best validation loss, and move the
+    state to the start of the next epoch. Returns whether the validation loss improved."""
+    train_loss, valid_loss, valid_sdr, input_sdr, untouched_sdr = scores
+    finished = state.epoch + 1
+    state.train_time_history.append(seconds)
+    state.train_loss_history.append(train_loss)
+    state.valid_loss_history.append(valid_loss)
+    state.valid_si_sdr_history.append(valid_sdr)
+    state.valid_input_si_sdr_history.append(input_sdr)
+    state.valid_untouched_si_sdr_history.append(untouched_sdr)
+    improved = valid_loss < state.best_loss
+    if improved:
+        state.best_loss, state.best_epoch, state.num_bad_epochs = valid_loss, finished, 0
+    else:
+        state.num_bad_epochs += 1
+    state.epoch = state.epochs_trained = finished
+    state.step_in_epoch = state.epoch_loss_count = 0
+    state.epoch_loss_sum = state.epoch_time = 0.0
+    return improved
+
+
+def save_epoch(run, state, improved):
+    """The files of a finished epoch: the best weights (all.pth) when they improved, the
+    checkpoint, the summary (all.json) and the loss curve."""
+    if improved:
+        train_utils.atomic_torch_save(run.eval_model.state_dict(), run.path("pth"))
+    save_checkpoint(run, state)
+    summary = train_utils.run_summary(run.config, run.checkpoint_dir, asdict(state),
+                                      run.ctx.world_size)
+    train_utils.atomic_json_save(summary, run.path("json"))
+    train_utils.plot_loss_curve(asdict(state), os.path.join(run.checkpoint_dir, "loss_curve.png"))
+
+
+def log_epoch(run, state, scores, improved):
+    train_loss, valid_loss, valid_sdr, input_sdr, untouched_sdr = scores
+    print(f"epoch {state.epoch}: train loss {train_loss:.3f}, valid loss {valid_loss:.3f}, "
+          f"valid SI-SDR {valid_sdr:.2f} dB (limited input {input_sdr:.2f} dB, "
+          f"{valid_sdr - input_sdr:+.2f} dB)"
+          + (f", unlimited items left at {untouched_sdr:.1f} dB"
+             if not math.isnan(untouched_sdr) else "")
+          + (" *best*" if improved else ""), flush=True)
+    run.logger.log({"train/epoch_loss": train_loss, "valid/loss": valid_loss,
+                    "valid/si_sdr": valid_sdr, "valid/si_sdr_improvement": valid_sdr - input_sdr,
+                    "epoch": state.epoch}, state.global_step)
 
 
 def train(config):
-    """Train as `config` says; returns the trained (unwrapped) model and the run state."""
+    """Train as `config` says. Returns the trained (unwrapped) model and the run's state as the
+    checkpoint holds it (a dict of TrainState's fields)."""
     ctx = Context(config)
-    hp, dirs = config["hyperparams"], config["dir_params"]
-    target = config["task_params"]["target"]
-    seed = config["sys_params"]["seed"]
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    checkpoint_dir = os.path.join(dirs["output_directory"], "checkpoint", dirs["exp_name"])
-    chkpnt_path = os.path.join(checkpoint_dir, f"{target}.chkpnt")
-    if ctx.is_main:
-        os.makedirs(checkpoint_dir, exist_ok=True)
-    prepare_data(config, ctx)
-
-    from dataloader import build_datasets  # after the stems exist
-
-    train_dataset, valid_dataset = build_datasets(config)
-    sampler = DistributedSampler(train_dataset, num_replicas=ctx.world_size, rank=ctx.rank,
-                                 shuffle=True, seed=seed, drop_last=True)
-    model = build_model(config["conv_tasnet_params"],
-                        nb_channels=config["data_params"]["nb_channels"]).to(ctx.device)
-    # The last TCN block's residual conv feeds nothing (only skips reach the head), as in the
-    # reference's checkpoint: DDP must be told that some parameters get no gradient.
-    net = (DistributedDataParallel(model, find_unused_parameters=True)
-           if ctx.world_size > 1 else model)
-    optimizer_class = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
-    optimizer = optimizer_class(model.parameters(), lr=hp["lr"], betas=(0.9, 0.999),
-                                weight_decay=hp["weight_decay"])
-    scheduler = None
-    if hp["lr_scheduler"] in ("step_lr", "plateau"):
-        # The reference's floor (5e-5) sat above its lr (3e-5), so it never acted.
-        min_lr = hp["min_lr"] if hp["min_lr"] is not None else hp["lr"] / 100
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=hp["lr_decay_gamma"],
-            patience=hp["lr_decay_patience"], min_lr=min_lr)
-    ema = train_utils.EMA(model, hp["ema_decay"]) if hp["ema"] else None
-    mlp = config["model_loss_params"]
-    criterion = CombinedLoss(mlp["train_loss_func"], mlp["train_loss_scales"],
-                             mlp["si_sdr_cap_db"]).to(ctx.device)
-    valid_criterion = CombinedLoss(mlp["valid_loss_func"], mlp["valid_loss_scales"],
-                                   mlp["si_sdr_cap_db"]).to(ctx.device)
-
-    state = new_train_state()
-    weights_only = dirs["continual_train"]
-    resume_path = train_utils.resolve_resume_path(dirs["resume"], checkpoint_dir, target,
-                                                  weights_only=weights_only)
-    if resume_path is None and dirs["init_weights"]:  # a new run: start from these weights
-        weights_only = True
-        resume_path = train_utils.resolve_resume_path(dirs["init_weights"], checkpoint_dir,
-                                                      target, weights_only=True)
-    if resume_path:
-        checkpoint = torch.load(resume_path, map_location=ctx.device, weights_only=False)
-        if "state_dict" not in checkpoint:  # a plain state_dict (all.pth), e.g. weight/
-            checkpoint = {"state_dict": checkpoint}
-        model.load_state_dict({k.removeprefix("module."): v
-                               for k, v in checkpoint["state_dict"].items()})
-        if not weights_only:  # continual_train or init_weights: a new run from these weights
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            if scheduler is not None and checkpoint["scheduler"] is not None:
-                scheduler.load_state_dict(checkpoint["scheduler"])
-            if ema is not None and checkpoint["ema"] is not None:
-                ema.model.load_state_dict(checkpoint["ema"])
-            state.update(checkpoint["train_state"])
-        if ctx.is_main:
-            print(f"{'weights from' if weights_only else 'resumed from'} {resume_path}: epoch {state['epoch'] + 1}, "
-                  f"step {state['step_in_epoch']} of the epoch", flush=True)
-
-    logger = train_utils.WandbLogger(config, checkpoint_dir) if ctx.is_main else None
-    batch_size = hp["batch_size"]
-    steps_per_epoch = len(sampler) // batch_size
+    hp = config["hyperparams"]
+    run = build(config, ctx)
+    state = resume(run)
+    steps_per_epoch = len(run.sampler) // hp["batch_size"]
     if steps_per_epoch == 0:
-        raise DelimitError(f"the training set gives {len(sampler)} items per process, fewer "
-                           f"than one batch of {batch_size}")
+        raise DelimitError(f"the training set gives {len(run.sampler)} items per process, fewer "
+                           f"than one batch of {hp['batch_size']}")
     if ctx.is_main:
-        n_params = sum(p.numel() for p in model.parameters())
+        run.logger = train_utils.WandbLogger(config, run.checkpoint_dir)
+        n_params = sum(p.numel() for p in run.model.parameters())
         print(f"training {n_params:,} parameters on {ctx.world_size} process(es), {ctx.device}, "
               f"{steps_per_epoch} steps per epoch", flush=True)
-    deadline = time.time() + hp["max_hours"] * 3600 if hp["max_hours"] else None
-    num_workers = config["sys_params"]["nb_workers"]
-    out_of_time = False
-    net.train()
-    while state["epoch"] < hp["epochs"] and not out_of_time:
-        epoch = state["epoch"]
-        sampler.set_epoch(epoch)
-        if hasattr(train_dataset, "set_epoch"):
-            train_dataset.set_epoch(epoch)
-        # Resuming mid-epoch: the epoch's order is fixed by (seed, epoch), so skip what was done.
-        indices = list(sampler)[state["step_in_epoch"] * batch_size:]
-        loader = DataLoader(train_dataset, batch_size=batch_size, sampler=indices,
-                            num_workers=num_workers, drop_last=True,
-                            pin_memory=ctx.device.type == "cuda")
-        started = time.time()
-        progress = tqdm(loader, desc=f"epoch {epoch + 1}/{hp['epochs']}", disable=not ctx.is_main,
-                        initial=state["step_in_epoch"], total=steps_per_epoch, dynamic_ncols=True)
-        for limited, target_audio in progress:
-            limited, target_audio = limited.to(ctx.device), target_audio.to(ctx.device)
-            _, estimate = net(limited)
-            loss = criterion(estimate, target_audio)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if hp["gradient_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), hp["gradient_clip"])
-            optimizer.step()
-            if ema is not None:
-                ema.update(model)
-            state["step_in_epoch"] += 1
-            state["global_step"] += 1
-            state["epoch_loss_sum"] += loss.item()
-            state["epoch_loss_count"] += 1
-            if ctx.is_main:
-                progress.set_postfix(loss=f"{loss.item():.2f}")
-                if state["global_step"] % hp["log_every"] == 0:
-                    mean = state["epoch_loss_sum"] / state["epoch_loss_count"]
-                    lr = optimizer.param_groups[0]["lr"]
-                    tqdm.write(f"step {state['global_step']}: epoch {epoch + 1} loss {mean:.3f} "
-                               f"lr {lr:.2e}")
-                    logger.log({"train/loss": loss.item(), "lr": lr}, state["global_step"])
-            if deadline is not None:  # every process must agree to stop at the same step
-                out_of_time = ctx.all_sum([float(time.time() > deadline)])[0] > 0
-            checkpoint_now = hp["checkpoint_every"] and state["global_step"] % hp["checkpoint_every"] == 0
-            if ctx.is_main and (checkpoint_now or out_of_time):
-                state["epoch_time"] += time.time() - started
-                started = time.time()
-                save_checkpoint(chkpnt_path, model, optimizer, scheduler, ema, state)
-            if out_of_time:
-                break
-        progress.close()
-        if out_of_time:
+    if hp["max_hours"]:
+        run.deadline = time.time() + hp["max_hours"] * 3600
+    run.net.train()
+    while state.epoch < hp["epochs"]:
+        if train_epoch(run, state):
             if ctx.is_main:
                 print(f"stopping: hyperparams.max_hours ({hp['max_hours']}) reached; "
                       f"resume with dir_params.resume=true", flush=True)
             break
-
-        loss_sum, loss_count = ctx.all_sum([state["epoch_loss_sum"], state["epoch_loss_count"]])
-        train_loss = loss_sum / max(loss_count, 1)
-        eval_model = ema.model if ema is not None else model
-        valid_loss, valid_sdr, input_sdr, untouched_sdr = validate(eval_model, valid_dataset,
-                                                                   valid_criterion, ctx)
-        if scheduler is not None:
-            scheduler.step(valid_loss)
-        state["train_time_history"].append(state["epoch_time"] + time.time() - started)
-        state["train_loss_history"].append(train_loss)
-        state["valid_loss_history"].append(valid_loss)
-        state["valid_si_sdr_history"].append(valid_sdr)
-        state["valid_input_si_sdr_history"].append(input_sdr)
-        state.setdefault("valid_untouched_si_sdr_history", []).append(untouched_sdr)
-        improved = valid_loss < state["best_loss"]
-        if improved:
-            state.update(best_loss=valid_loss, best_epoch=epoch + 1, num_bad_epochs=0)
-        else:
-            state["num_bad_epochs"] += 1
-        state.update(epoch=epoch + 1, epochs_trained=epoch + 1, step_in_epoch=0,
-                     epoch_loss_sum=0.0, epoch_loss_count=0, epoch_time=0.0)
-        if ctx.is_main:
-            if improved:
-                train_utils.atomic_torch_save(eval_model.state_dict(),
-                                              os.path.join(checkpoint_dir, f"{target}.pth"))
-            save_checkpoint(chkpnt_path, model, optimizer, scheduler, ema, state)
-            train_utils.atomic_json_save(
-                train_utils.run_summary(config, checkpoint_dir, state, ctx.world_size),
-                os.path.join(checkpoint_dir, f"{target}.json"))
-            train_utils.plot_loss_curve(state, os.path.join(checkpoint_dir, "loss_curve.png"))
-            print(f"epoch {epoch + 1}: train loss {train_loss:.3f}, valid loss {valid_loss:.3f}, "
-                  f"valid SI-SDR {valid_sdr:.2f} dB (limited input {input_sdr:.2f} dB, "
-                  f"{valid_sdr - input_sdr:+.2f} dB)"
-                  + (f", unlimited items left at {untouched_sdr:.1f} dB"
-                     if not math.isnan(untouched_sdr) else "")
-                  + (" *best*" if improved else ""), flush=True)
-            logger.log({"train/epoch_loss": train_loss, "valid/loss": valid_loss,
-                        "valid/si_sdr": valid_sdr, "valid/si_sdr_improvement": valid_sdr - input_sdr,
-                        "epoch": epoch + 1}, state["global_step"])
-        if state["num_bad_epochs"] >= hp["patience"]:
+        end_epoch(run, state)
+        if state.num_bad_epochs >= hp["patience"]:
             if ctx.is_main:
                 print(f"early stopping: no improvement for {hp['patience']} epochs", flush=True)
             break
-
-    if logger is not None:
-        logger.finish()
+    if run.logger is not None:
+        run.logger.finish()
     ctx.barrier()
-    return model, state
+    return run.model, asdict(state)
 
 
 def main(argv=None):

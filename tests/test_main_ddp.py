@@ -156,8 +156,8 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
 
     songs = tmp_path / "songs"
     os.makedirs(songs)
-    for i in range(4):
-        sf.write(songs / f"song{i:02d}.wav", music(2.0, seed=i).T, 44100)
+    for i in range(4):  # songs of at least MIN_SONG_SECONDS (4 s)
+        sf.write(songs / f"song{i:02d}.wav", music(4.5, seed=i).T, 44100)
     first, _ = main_ddp.train(load_config("smoke", smoke_overrides(
         stems, str(tmp_path / "a"), *SMALL_MODEL, "hyperparams.epochs=1")))
     song_run = smoke_overrides(
