@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from dataloader import build_datasets, build_song_cache, song_cache_dir, source_weights
 from models import build_model
 from utils import train_utils
 from utils.config import load_config
@@ -69,9 +70,9 @@ def prepare_data(config, ctx):
     """Before the datasets are built, on the first process alone: generate the stem folder the
     config names when it is missing and the config says how, and decode the songs of
     dir_params.song_root into their cache."""
-    dirs, data = config["dir_params"], config["data_params"]
-    weights = data["source_weights"] or {"musdb_xl" if dirs["ozone_root"] else "stems": 1.0}
-    root, spec = dirs["root"], data["generate_stems"]
+    dirs = config["dir_params"]
+    weights = source_weights(config)
+    root, spec = dirs["root"], config["data_params"]["generate_stems"]
     if ctx.is_main and weights.get("stems") and not os.path.isdir(os.path.join(root, "train")):
         if not spec:
             raise DelimitError(f"{root}: no train/ folder of stems (set dir_params.root, or "
@@ -81,8 +82,6 @@ def prepare_data(config, ctx):
         print(f"generating {spec['n_songs']} songs of {spec['seconds']} s into {root}", flush=True)
         make_stems(root, n_songs=spec["n_songs"], seconds=spec["seconds"], seed=spec["seed"])
     if ctx.is_main and weights.get("songs"):
-        from dataloader import build_song_cache, song_cache_dir
-
         build_song_cache(dirs["song_root"], song_cache_dir(dirs))
     ctx.barrier()
 
@@ -166,9 +165,6 @@ def build(config, ctx):
     if ctx.is_main:
         os.makedirs(checkpoint_dir, exist_ok=True)
     prepare_data(config, ctx)
-
-    from dataloader import build_datasets  # after the stems exist
-
     train_dataset, valid_dataset = build_datasets(config)
     sampler = DistributedSampler(train_dataset, num_replicas=ctx.world_size, rank=ctx.rank,
                                  shuffle=True, seed=seed, drop_last=True)

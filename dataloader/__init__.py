@@ -15,15 +15,15 @@ import torch
 
 from dataloader.musdb_xl_train import MusdbXLTrainDataset
 from dataloader.on_the_fly import OnTheFlyDataset
-from dataloader.songs import (MIN_SONG_SECONDS, SongCache, SongDataset, SongValidDataset,
-                              build_song_cache, split_song_list)
+from dataloader.songs import (MIN_SONG_SECONDS, VALID_EXCERPT_SECONDS, SongCache, SongDataset,
+                              SongValidDataset, build_song_cache, split_song_list)
 from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
 from utils.mixing import split_songs
 
 __all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset", "SongValidDataset",
            "ValidDataset", "WeightedSources", "build_datasets", "song_cache_dir",
-           "split_songs"]
+           "source_weights", "split_songs"]
 
 
 class WeightedSources(torch.utils.data.Dataset):
@@ -63,16 +63,21 @@ def song_cache_dir(dirs):
     return os.path.join("data", "song_cache", name)
 
 
+def source_weights(cfg):
+    """data_params.source_weights, or when null the one source the folders name: musdb-XL-train
+    when dir_params.ozone_root is set, else the stems."""
+    return cfg["data_params"]["source_weights"] or {
+        "musdb_xl" if cfg["dir_params"]["ozone_root"] else "stems": 1.0}
+
+
 def build_datasets(cfg):
-    """(train_dataset, valid_dataset) for a nested config (utils.config: every key present)."""
+    """(train_dataset, valid_dataset) for a nested config validated by utils.config (every key
+    present). Every value the config drives is passed, so that no dataset default applies."""
     dirs, data = cfg["dir_params"], cfg["data_params"]
     seed = cfg["sys_params"]["seed"]
     target_lufs = data["limitaug_custom_target_lufs"]
     target_std = data["limitaug_custom_target_lufs_std"]
-    target_lufs = -8.0 if target_lufs is None else target_lufs
-    target_std = 1.0 if target_std is None else target_std
-    weights = data["source_weights"] or {
-        "musdb_xl" if dirs["ozone_root"] else "stems": 1.0}
+    weights = source_weights(cfg)
     limits = dict(limiter_variety=data["limiter_variety"], designs=data["limiter_designs"])
     train, shares, valid = [], [], None
     if weights.get("songs"):
@@ -87,7 +92,9 @@ def build_datasets(cfg):
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
                                  unlimited_prob=data["unlimited_prob"], seed=seed, **limits))
         shares.append(weights["songs"])
-        valid = SongValidDataset(cache, valid_songs, seconds=data["valid_max_seconds"] or 10.0,
+        seconds = data["valid_max_seconds"] or VALID_EXCERPT_SECONDS
+        # The validation spread stays 1 LU (the class's), whatever the training spread.
+        valid = SongValidDataset(cache, valid_songs, seconds=seconds,
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  target_lufs_mean=target_lufs, seed=seed, **limits)
     if weights.get("stems") or weights.get("musdb_xl") or valid is None:

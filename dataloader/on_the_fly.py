@@ -4,7 +4,7 @@ import torch
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import mix_bus, random_bus_params
-from utils.limiters.training import LIMITER_VARIETIES, check_designs, limit_for_training
+from utils.limiters.training import check_designs, check_variety, limit_for_training
 from utils.loudness import integrated_loudness
 from utils.mixing import (MAX_REDRAWS, coherent_row, draw_row, list_songs, mix_from_row,
                           split_songs, stem_frames)
@@ -55,9 +55,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
                  unlimited_prob=0.0, mix_bus=False):
         if split not in ("train", "valid"):
             raise DelimitError(f"split must be 'train' or 'valid', got {split!r}")
-        if limiter_variety not in LIMITER_VARIETIES:
-            raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, "
-                               f"got {limiter_variety!r}")
+        check_variety(limiter_variety)
         check_designs(designs)
         if valid_songs is None:
             train, valid = split_songs(root, n_valid)

@@ -23,6 +23,7 @@ from utils.mixing import song_seed
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
 VALID_ONE_IN = 12  # about 1 song in 12 is held back for validation
+VALID_EXCERPT_SECONDS = 10.0  # validation excerpts when data_params.valid_max_seconds is null
 
 
 def _decode(song_root, relative, cache_root):

@@ -68,3 +68,36 @@ def test_defaults_cover_the_reference_json_args():
     for group, keys in args.items():
         if isinstance(keys, dict) and group in known:
             assert set(keys) <= set(known[group]), group
+
+
+def test_keys_that_do_nothing_here_warn_when_set(capsys):
+    load_config("delimit_6_s", ["data_params.nfft=2048", "sys_params.port=29500"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: sys_params.port=29500 has no effect here (a key of the reference's "
+                   "config that this project does not read)",
+                   "warning: data_params.nfft=2048 has no effect here (a key of the reference's "
+                   "config that this project does not read)"]
+
+
+@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")))
+def test_shipped_configs_set_no_key_that_does_nothing(name, capsys):
+    load_config(name)
+    assert capsys.readouterr().err == ""
+
+
+def test_keys_that_do_nothing_are_schema_keys():
+    from utils.config import NO_EFFECT, SCHEMA
+
+    for group, keys in NO_EFFECT.items():
+        assert set(keys) <= set(SCHEMA[group]), group
+
+
+def test_null_target_loudness_takes_the_schema_default():
+    config = load_config("delimit_6_s")  # writes null for both, as the reference's config does
+    assert config["data_params"]["limitaug_custom_target_lufs"] == -8.0
+    assert config["data_params"]["limitaug_custom_target_lufs_std"] == 1.0
+
+
+def test_an_architecture_the_trainer_does_not_build_is_refused():
+    with pytest.raises(DelimitError, match="model_loss_params.architecture"):
+        load_config("smoke", ["model_loss_params.architecture=conv_tasnet"])

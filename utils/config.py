@@ -2,15 +2,20 @@
 and one validation pass at start-up.
 
 A config is a nested dict `{group: {key: value}}`. Every key the project knows is listed in
-SCHEMA with its type(s) and default; a YAML file may leave keys out (they take the default)
-but may not name a key that is not here, and every value must have one of the listed types.
+SCHEMA with its type(s) and default, the only place where a config default is written; a YAML
+file may leave keys out (they take the default) but may not name a key that is not here, and
+every value must have one of the listed types. Keys of the reference that this project does not
+read (NO_EFFECT) are accepted, so that the reference's configs load, and a value other than
+their default prints a warning.
 """
 import os
+import sys
 
 import yaml
 
+from models.conv_tasnet import ARCHITECTURE
 from utils.errors import DelimitError
-from utils.limiters.training import check_designs
+from utils.limiters.training import check_designs, check_variety
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -91,8 +96,9 @@ SCHEMA = {
         "samples_per_track": (int, 128),
         "limitaug_method": (OPT_STR, "ozone"),
         "limitaug_mode": (OPT_STR, None),
-        "limitaug_custom_target_lufs": (OPT_NUM, None),
-        "limitaug_custom_target_lufs_std": (OPT_NUM, None),
+        # the limited input's loudness is drawn from N(lufs, std) LUFS (null: these defaults)
+        "limitaug_custom_target_lufs": (OPT_NUM, -8.0),
+        "limitaug_custom_target_lufs_std": (OPT_NUM, 1.0),
         "target_limitaug_mode": (OPT_STR, None),
         "target_limitaug_custom_target_lufs": (OPT_NUM, None),
         "target_limitaug_custom_target_lufs_std": (OPT_NUM, None),
@@ -104,7 +110,9 @@ SCHEMA = {
         "singleset_num_frames": ((int, type(None)), None),
         "limiter_variety": (str, "wide"),  # project: wide | reference
         "n_valid_songs": (int, 14),  # project: held-out songs of a generated stem folder
-        "valid_max_seconds": (OPT_NUM, None),  # project: validate on the first N s of each song
+        # project: validate on the first N s of each stem song (null: whole songs), or on
+        # excerpts of N s of each held-back real song (null: 10 s)
+        "valid_max_seconds": (OPT_NUM, None),
         # project: {n_songs, seconds, seed}: generate dir_params.root with prepro.make_stems if missing
         "generate_stems": ((dict, type(None)), None),
         # project: {songs, stems, musdb_xl}: the share of training items from each source
@@ -138,6 +146,23 @@ SCHEMA = {
         "norm_type": ((str, dict, type(None)), "gLN"),
     },
 }
+
+# The reference's keys that nothing here reads (the model, data and processes are set up by the
+# other keys and by torchrun): accepted so that its configs load, with a warning when set.
+NO_EFFECT = {
+    "wandb_params": ("sweep",),
+    "sys_params": ("n_nodes", "port", "rank", "world_size"),
+    "task_params": ("train", "dataset", "bleeding_nsrcs"),
+    "dir_params": ("delimit_valid_root", "delimit_valid_L_root", "pretrained_classifier"),
+    "data_params": ("nfft", "nhop", "limitaug_method", "limitaug_mode", "target_limitaug_mode",
+                    "target_limitaug_custom_target_lufs",
+                    "target_limitaug_custom_target_lufs_std", "custom_limiter_attack_range",
+                    "custom_limiter_release_range", "random_mix", "singleset_num_frames"),
+    "model_loss_params": ("efficient_mixit_threshold",),
+}
+# Keys where the reference's configs write null for "unset": null takes the default.
+NULL_IS_DEFAULT = (("data_params", "limitaug_custom_target_lufs"),
+                   ("data_params", "limitaug_custom_target_lufs_std"))
 
 LOSSES = ("si_sdr", "si_sdr_capped", "mrstft")
 SOURCES = ("songs", "stems", "musdb_xl")
@@ -198,6 +223,9 @@ def parse_override(text):
 
 def validate(config):
     """Check types and the few relations between keys; raise DelimitError on the first problem."""
+    for group, key in NULL_IS_DEFAULT:
+        if config[group][key] is None:
+            config[group][key] = SCHEMA[group][key][1]
     for group, keys in SCHEMA.items():
         for key, (types, _) in keys.items():
             value = config[group][key]
@@ -232,8 +260,9 @@ def validate(config):
         raise DelimitError("data_params.seq_dur: must be positive")
     if config["sys_params"]["device"] not in ("auto", "cpu", "cuda"):
         raise DelimitError("sys_params.device: choose auto, cpu or cuda")
-    if config["data_params"]["limiter_variety"] not in ("wide", "reference"):
-        raise DelimitError("data_params.limiter_variety: choose wide or reference")
+    if config["model_loss_params"]["architecture"] != ARCHITECTURE:
+        raise DelimitError(f"model_loss_params.architecture: only {ARCHITECTURE!r} is supported")
+    check_variety(config["data_params"]["limiter_variety"])
     check_designs(config["data_params"]["limiter_designs"])
     if not 0.0 <= config["data_params"]["unlimited_prob"] <= 1.0:
         raise DelimitError("data_params.unlimited_prob: must be in [0, 1]")
@@ -270,4 +299,17 @@ def load_config(name_or_path, overrides=()):
     config = merge(defaults(), data, path)
     for text in overrides:
         merge(config, parse_override(text), f"override {text!r}")
-    return validate(config)
+    validate(config)
+    warn_no_effect(config)
+    return config
+
+
+def warn_no_effect(config):
+    """One line on stderr for each NO_EFFECT key whose value is not its default."""
+    for group, keys in NO_EFFECT.items():
+        for key in keys:
+            value, default = config[group][key], SCHEMA[group][key][1]
+            if value != default:
+                print(f"warning: {group}.{key}={value!r} has no effect here (a key of the "
+                      "reference's config that this project does not read)",
+                      file=sys.stderr, flush=True)

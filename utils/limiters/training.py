@@ -17,14 +17,18 @@ LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer")
 
 
+def check_variety(variety):
+    if variety not in LIMITER_VARIETIES:
+        raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, got {variety!r}")
+
+
 def draw_limiter_params(rng, variety):
     """`limit` keyword arguments: "wide" = utils.maximizer.random_limiter_params; "reference" =
     musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other defaults."""
-    if variety == "wide":
-        return random_limiter_params(rng)
+    check_variety(variety)
     if variety == "reference":
         return {"character": float(min(rng.gamma(2.0, 1.0), 10.0))}
-    raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, got {variety!r}")
+    return random_limiter_params(rng)
 
 
 def check_designs(designs):
