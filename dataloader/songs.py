@@ -19,7 +19,7 @@ from utils.audio import (MODEL_RATE, AudioReader, StreamResampler, atomic_path,
 from utils.errors import DelimitError
 from utils.limiters.training import limit_for_training
 from utils.loudness import integrated_loudness
-from utils.mixing import song_seed
+from utils.mixing import song_name_hash
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
 VALID_ONE_IN = 12  # about 1 song in 12 is held back for validation
@@ -88,9 +88,9 @@ def split_song_list(songs):
     """(train, valid): about one song in VALID_ONE_IN is held back, chosen by a hash of its
     path so that adding songs never moves another song between the two (in a small folder
     where the hash picks none, the song of the smallest hash)."""
-    valid = [s for s in sorted(songs) if song_seed(s) % VALID_ONE_IN == 0]
+    valid = [s for s in sorted(songs) if song_name_hash(s) % VALID_ONE_IN == 0]
     if not valid and len(songs) > 1:
-        valid = [min(songs, key=song_seed)]
+        valid = [min(songs, key=song_name_hash)]
     return [s for s in sorted(songs) if s not in valid], valid
 
 
@@ -218,7 +218,7 @@ class SongValidDataset(torch.utils.data.Dataset):
         n = min(self.n_samples, frames)
         start = (frames - n) * (k + 1) // (self.per_song + 1)
         excerpt = self.cache.window(song, start, n)
-        rng = np.random.default_rng([seed, song_seed(song), k])
+        rng = np.random.default_rng([seed, song_name_hash(song), k])
         target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
         lufs = integrated_loudness(excerpt, MODEL_RATE)
         if not np.isfinite(lufs):

@@ -7,7 +7,7 @@ from utils.errors import DelimitError
 from utils.limiters.training import draw_limiter_params
 from utils.loudness import normalize_loudness
 from utils.maximizer import maximize_to_loudness
-from utils.mixing import mix_song, song_seed, stem_frames
+from utils.mixing import mix_song, song_name_hash, stem_frames
 
 
 class ValidDataset(torch.utils.data.Dataset):
@@ -65,7 +65,7 @@ class ValidDataset(torch.utils.data.Dataset):
         if self.n_samples is not None:
             n = min(n, self.n_samples)
         mix = mix_song(self.root, song, 0.0, n, self.sample_rate)
-        rng = np.random.default_rng([self.seed, song_seed(song)])
+        rng = np.random.default_rng([self.seed, song_name_hash(song)])
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)
         params = draw_limiter_params(rng, self.limiter_variety)
         limited, _, _ = maximize_to_loudness(mix, self.sample_rate, target_lufs, **params)

@@ -2,10 +2,10 @@
 
     python -m prepro.make_eval_sets --output DIR [--n_songs 10] [--seconds 30] [--seed 9000]
 
-Song i is prepro.make_stems.render_song(song_seed(seed, i)), named song_name(seed, i)
-(gen_s9000_0000, ...). Training data is generated with run seeds below EVAL_MIN_SEED (9000;
-the configs use seed 1), so the evaluation songs are different songs: this builder refuses
-seeds below it. For each song it writes (float32 wav, 44.1 kHz stereo):
+Song i is prepro.make_stems.render_song(generated_song_seed(seed, i)), named song_name(seed, i)
+(gen_s9000_0000, ...). Training data is generated with run seeds below EVAL_MIN_SEED (9000; the
+configs use seed 1), so the evaluation songs are different songs: this builder refuses seeds
+below it. For each song it writes (float32 wav, 44.1 kHz stereo):
 
     DIR/references/{song}.wav   the unlimited mix normalised to -14 LUFS (as musdb-XL's
                                 references: musdb18-HQ mixtures at -14 LUFS)
@@ -29,7 +29,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from prepro.make_stems import STEMS, render_song, song_name, song_seed
+from prepro.make_stems import STEMS, generated_song_seed, render_song, song_name
 from utils.alt_limiter import alt_maximize_to_loudness
 from utils.audio import atomic_path, write_audio
 from utils.errors import DelimitError
@@ -62,7 +62,7 @@ def make_song(seed, index, seconds, sample_rate=SAMPLE_RATE):
     Returns:
         (name, {set name: float32 (2, time)}, CSV row dict with CSV_COLUMNS).
     """
-    stems = render_song(song_seed(seed, index), seconds, sample_rate)
+    stems = render_song(generated_song_seed(seed, index), seconds, sample_rate)
     mix = sum(stems[s].astype(np.float64) for s in STEMS)
     params = draw_params(seed, index)
     limited, _, threshold_db = maximize_to_loudness(
@@ -71,7 +71,8 @@ def make_song(seed, index, seconds, sample_rate=SAMPLE_RATE):
                                              TOLERANCE_LU)
     reference = normalize_loudness(mix, sample_rate, REFERENCE_LUFS).astype(np.float32)
     audio = {"references": reference, "maximizer": limited, "alt_limiter": alt}
-    row = {"name": song_name(seed, index), "song_seed": song_seed(seed, index), **params,
+    row = {"name": song_name(seed, index), "song_seed": generated_song_seed(seed, index),
+           **params,
            "maximizer_threshold_db": threshold_db,
            "maximizer_lufs": integrated_loudness(limited, sample_rate),
            "alt_drive_db": drive_db, "alt_lufs": integrated_loudness(alt, sample_rate),

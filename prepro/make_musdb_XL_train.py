@@ -44,7 +44,7 @@ from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 from utils.maximizer import maximize_to_loudness
 from utils.mixing import (FIXED_COLUMNS, MAX_REDRAWS, RANDOM_COLUMNS, apply_ratio, draw_row,
-                          make_ratio, mix_from_row, mix_song, random_csv_paths, song_seed,
+                          make_ratio, mix_from_row, mix_song, random_csv_paths, song_name_hash,
                           split_songs, stem_frames)
 
 SAMPLE_RATE = 44100
@@ -137,7 +137,7 @@ def make_fixed(root, song, seed, sample_rate=SAMPLE_RATE):
     (target, character) draw instead. A silent song is kept unlimited (threshold 0, ratio 0,
     info lufs -inf). info as make_segment's, redraws counting dropped targets.
     """
-    rng = np.random.default_rng([seed, 2, song_seed(song)])
+    rng = np.random.default_rng([seed, 2, song_name_hash(song)])
     mix = mix_song(root, song, 0.0, None, sample_rate)
     silent = not np.isfinite(integrated_loudness(mix, sample_rate))
     for redraws in range(MAX_REDRAWS):

@@ -5,9 +5,10 @@
 
 writes DIR/{split}/gen_s{K}_{i:04d}/{vocals,bass,drums,other}.wav (stereo, 44.1 kHz, float32 wav
 by default so the headroom is exact; plus mixture.wav = their sum with --mixture). Song i of a run
-with seed K is rendered from `song_seed(K, i)`, so runs are reproducible and extendable: a song
-folder that is already complete is skipped, and each song is written into DIR/.partial first and
-renamed into place whole, so an interrupted run leaves no half-written song behind.
+with seed K is rendered from `generated_song_seed(K, i)`, so runs are reproducible and
+extendable: a song folder that is already complete is skipped, and each song is written into
+DIR/.partial first and renamed into place whole, so an interrupted run leaves no half-written
+song behind.
 
 Python API: `render_song(seed, seconds, sample_rate=44100) -> {stem: float32 (2, time)}`.
 What the songs contain is described in prepro/synth/*.py: a score (tempo, key, chords, sections
@@ -41,7 +42,7 @@ PEAK_LIMIT = 0.9          # the mixture's and every stem's sample peak stay at o
 LOUDNESS_RANGE = (-20.0, -14.0)  # LUFS of the mixture, drawn per song (lower if the peak says so)
 
 
-def song_seed(run_seed, index):
+def generated_song_seed(run_seed, index):
     """The seed of song `index` of a run with seed `run_seed` (deterministic, distinct per pair)."""
     return int(np.random.SeedSequence([int(run_seed), int(index)]).generate_state(1)[0])
 
@@ -138,7 +139,7 @@ def _write_song(job):
     """Render song `index` and move it into place whole; returns its folder name."""
     out_dir, split, run_seed, index, seconds, sample_rate, subtype, mixture = job
     name = song_name(run_seed, index)
-    stems = render_song(song_seed(run_seed, index), seconds, sample_rate)
+    stems = render_song(generated_song_seed(run_seed, index), seconds, sample_rate)
     if mixture:
         stems["mixture"] = sum(stems[s] for s in STEMS)
     partial = os.path.join(out_dir, ".partial")
@@ -205,7 +206,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="dataset root (musdb18-HQ layout)")
     parser.add_argument("--n_songs", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each song")
-    parser.add_argument("--seed", type=int, default=0, help="run seed; song i uses song_seed(seed, i)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="run seed; song i uses generated_song_seed(seed, i)")
     parser.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
     parser.add_argument("--split", default="train", help="sub-folder, e.g. train or test")
     parser.add_argument("--subtype", default="FLOAT", help="wav sample format: FLOAT, PCM_16, PCM_24")

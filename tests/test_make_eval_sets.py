@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from prepro import make_eval_sets as mes
-from prepro.make_stems import STEMS, render_song, song_seed
+from prepro.make_stems import STEMS, generated_song_seed, render_song
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 
@@ -52,7 +52,7 @@ def test_limited_sets_hit_their_targets_and_references_are_at_minus_14(built):
 
 def test_reference_is_the_unlimited_mix_scaled(built):
     root, rows = built
-    stems = render_song(song_seed(9001, 0), 5.0)
+    stems = render_song(generated_song_seed(9001, 0), 5.0)
     mix = sum(stems[s].astype(np.float64) for s in STEMS)
     reference, _ = sf.read(os.path.join(root, "references", rows[0]["name"] + ".wav"))
     gain = 10 ** ((-14.0 - integrated_loudness(mix, SR)) / 20)

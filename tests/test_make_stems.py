@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 from scipy.ndimage import median_filter
 
-from prepro.make_stems import (PEAK_LIMIT, STEMS, main, make_stems, render_song, song_name,
-                               song_seed)
+from prepro.make_stems import (PEAK_LIMIT, STEMS, generated_song_seed, main, make_stems,
+                               render_song, song_name)
 from prepro.synth.song import make_melody, make_plan
 from prepro.synth.voice import render_vocals
 from utils.errors import DelimitError
@@ -132,7 +132,7 @@ def test_cli_writes_musdb_layout_and_skips_complete_songs(tmp_path):
             assert (info.channels, info.samplerate, info.frames, info.subtype) == (2, SR, 2 * SR, "FLOAT")
     assert not (out / ".partial").exists()
     data, _ = sf.read(str(out / "train" / names[1] / "drums.wav"), dtype="float32")
-    np.testing.assert_array_equal(data.T, render_song(song_seed(5, 1), 2.0)["drums"])
+    np.testing.assert_array_equal(data.T, render_song(generated_song_seed(5, 1), 2.0)["drums"])
 
     # A complete song is left alone; an incomplete one is rendered again, identically.
     kept = out / "train" / names[0] / "bass.wav"
@@ -157,7 +157,7 @@ def test_cli_pcm16_and_mixture(tmp_path):
 def test_song_names_and_seeds_are_unique_per_run_and_index():
     pairs = [(k, i) for k in (0, 1, 10, 11) for i in (0, 1, 10, 100)]
     assert len({song_name(k, i) for k, i in pairs}) == len(pairs)
-    assert len({song_seed(k, i) for k, i in pairs}) == len(pairs)
+    assert len({generated_song_seed(k, i) for k, i in pairs}) == len(pairs)
 
 
 @pytest.mark.parametrize("kwargs", [dict(n_songs=0), dict(seconds=0.0), dict(workers=0),

@@ -37,8 +37,9 @@ def stem_path(root, song, stem):
     return os.path.join(root, "train", song, f"{stem}.wav")
 
 
-def song_seed(name):
-    """A stable integer for a song name (Python's hash() changes between runs)."""
+def song_name_hash(name):
+    """A stable integer for a song name, to seed what is drawn for that song (CRC-32: Python's
+    hash() changes between runs)."""
     return zlib.crc32(name.encode("utf-8"))
 
 
