@@ -6,11 +6,9 @@ import torch
 
 from models import build_model, load_pretrained
 from tests.conftest import REPO
+from tests.helpers import SMALL
 from utils.apply import (Chunking, StreamingGain, apply_model, crossfade_weight, model_gain,
                          song_statistics)
-
-SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, bn_chan=32,
-             hid_chan=64, skip_chan=32)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dataloader import MusdbXLTrainDataset, OnTheFlyDataset, ValidDataset, build_datasets
-from tests.test_mixing import SR, write_stems
+from tests.helpers import SR, make_small_dataset, write_stems
 from utils.config import defaults
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
@@ -130,7 +130,6 @@ def test_build_datasets_on_the_fly_from_config(stems):
 def xl(tmp_path_factory):
     """A tiny musdb-XL-train (7 segments of 1 s, 3 fixed songs) and its rebuilt wavs."""
     from prepro.save_musdb_XL_train_wave import main as rebuild
-    from tests.test_make_musdb_XL_train import make_small_dataset
 
     base = str(tmp_path_factory.mktemp("xl"))
     root, npy_root, _ = make_small_dataset(base)

@@ -14,7 +14,7 @@ import torch
 import inference
 from models import build_model
 from tests.conftest import REPO
-from tests.test_apply import SMALL
+from tests.helpers import SMALL
 from utils.apply import Chunking
 from utils.audio import read_audio
 from utils.delimit import DelimitOptions, delimit, delimit_file

@@ -152,7 +152,7 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     checkpoint of its own it starts from dir_params.init_weights; run again, it resumes."""
     import soundfile as sf
 
-    from tests.test_songs import music
+    from tests.helpers import music
 
     songs = tmp_path / "songs"
     os.makedirs(songs)

@@ -7,26 +7,14 @@ import soundfile as sf
 
 import prepro.make_musdb_XL_train as builder
 from prepro.make_musdb_XL_train import main, make_dataset, make_fixed, make_segment
-from tests.test_mixing import SR, write_stems
+from tests.helpers import SMALL_XL_SEGMENTS as N_SEGMENTS
+from tests.helpers import SMALL_XL_SEQ as SEQ
+from tests.helpers import SR, make_small_dataset, write_stems
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 from utils.maximizer import limit, maximize_to_loudness
 from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
                           make_ratio, mix_from_row, mix_song, stem_frames)
-
-SEQ = 1.0
-N_SEGMENTS = 7
-
-
-def make_small_dataset(base, seed=3, n_segments=N_SEGMENTS, workers=1):
-    """4 songs x 6 s of stems (song_03 held out) and a dataset of 1 s segments, 3 rows per CSV.
-    Returns (stems root, dataset root, make_dataset's summary)."""
-    root, output = os.path.join(base, "stems"), os.path.join(base, "xl")
-    if not os.path.isdir(root):
-        write_stems(root, n_songs=4, seconds=6.0, seed=seed)
-    summary = make_dataset(root, output, n_segments, seed, workers=workers, rows_per_csv=3,
-                           seq_dur=SEQ, n_valid=1)
-    return root, output, summary
 
 
 @pytest.fixture(scope="module")

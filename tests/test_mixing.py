@@ -4,41 +4,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.helpers import SR, write_stems
 from utils.errors import DelimitError
 from utils.mixing import (MUSDB_VALID_SONGS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
                           load_ratio, load_stem_segment, make_ratio, mix_from_row, parse_bool,
                           read_csv_rows, split_songs, stem_frames)
-
-SR = 44100
-
-
-def write_stems(root, n_songs=4, seconds=6.0, seed=0, names=None, subtype="FLOAT"):
-    """A tiny musdb18-HQ folder: root/train/{song}/{stem}.wav, stereo 44.1 kHz.
-
-    Each stem is noise through a different envelope (drum-like bursts, a sustained tone...) at
-    about -25 LUFS, so a mix is never silent and the limiter has peaks to act on.
-    Returns the song names.
-    """
-    rng = np.random.default_rng(seed)
-    names = names or [f"song_{i:02d}" for i in range(n_songs)]
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    for i, song in enumerate(names):
-        folder = os.path.join(root, "train", song)
-        os.makedirs(folder, exist_ok=True)
-        for k, stem in enumerate(STEMS):
-            noise = rng.standard_normal((2, n))
-            if stem == "drums":  # decaying bursts twice a second: strong peaks
-                envelope = np.exp(-8.0 * ((t * 2.0 + 0.25 * i) % 1.0))
-                audio = noise * envelope * 0.5
-            elif stem == "bass":
-                audio = np.sin(2 * np.pi * (55.0 + 10 * i) * t) * 0.2 + 0.01 * noise
-            else:
-                audio = 0.04 * noise * (1.0 + 0.5 * np.sin(2 * np.pi * (0.5 + k) * t))
-            audio[1] *= 0.8 + 0.1 * k  # channels differ, so a swap is visible
-            sf.write(os.path.join(folder, f"{stem}.wav"), audio.T.astype(np.float32), SR,
-                     subtype=subtype)
-    return names
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from prepro.save_musdb_XL_train_wave import main
-from tests.test_make_musdb_XL_train import SEQ, make_small_dataset
-from tests.test_mixing import SR
+from tests.helpers import SMALL_XL_SEQ as SEQ
+from tests.helpers import SR, make_small_dataset
 from utils.maximizer import limit
 from utils.mixing import RANDOM_COLUMNS, STEMS, mix_from_row, mix_song, random_csv_paths
 

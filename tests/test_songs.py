@@ -14,21 +14,10 @@ from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_so
                               split_song_list)
 from prepro import debian_music
 from prepro.make_real_eval_sets import make_real_eval_sets
+from tests.helpers import SR, music, write_stems
 from utils.config import defaults, validate
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-
-SR = 44100
-
-
-def music(seconds, rate=SR, channels=2, seed=0):
-    """A tone with a beat and noise, peak 0.8: enough like music for loudness and limiting."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    beat = 0.3 + 0.7 * (np.sin(2 * np.pi * 2 * t) > 0.6)
-    x = np.stack([np.sin(2 * np.pi * (110 + 40 * c) * t) * beat for c in range(channels)])
-    x = x + 0.2 * rng.standard_normal(x.shape) * beat
-    return (0.8 * x / np.abs(x).max()).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +132,6 @@ def test_weighted_sources_draw_each_source_at_its_share():
 
 def test_build_datasets_mixes_songs_and_stems_and_validates_on_songs(song_root, cache,
                                                                      tmp_path):
-    from tests.test_mixing import write_stems
-
     stems = str(tmp_path / "stems")
     write_stems(stems, n_songs=3, seconds=2.0, seed=5)
     config = defaults()
