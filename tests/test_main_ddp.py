@@ -176,3 +176,15 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     _, resumed = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=2"]))
     assert resumed["epochs_trained"] == 2  # its own checkpoint wins over init_weights
     assert resumed["train_loss_history"][0] == state["train_loss_history"][0]
+
+
+def test_train_state_is_saved_as_a_plain_dict_and_reads_older_ones():
+    from dataclasses import asdict
+
+    state = main_ddp.TrainState(epoch=3, global_step=40, train_loss_history=[-5.0, -6.0])
+    saved = asdict(state)
+    assert type(saved) is dict and main_ddp.TrainState.from_dict(saved) == state
+    del saved["valid_untouched_si_sdr_history"]  # written before that key existed
+    older = main_ddp.TrainState.from_dict(saved)
+    assert older.epoch == 3 and older.global_step == 40
+    assert older.valid_untouched_si_sdr_history == []
