@@ -1,5 +1,6 @@
 """Integrated loudness (ITU-R BS.1770-4) on channel-first audio: whole arrays via
-pyloudnorm, and a streaming meter for songs read in blocks."""
+pyloudnorm, and a streaming meter for songs read in blocks; gains in dB and between
+loudnesses."""
 import copy
 
 import numpy as np
@@ -30,12 +31,25 @@ def integrated_loudness(audio, sample_rate):
         return float(_meter(sample_rate).integrated_loudness(audio.T))
 
 
-def loudness_gain(audio, sample_rate, target_lufs):
-    """Linear gain that brings `audio` (channels, time) to `target_lufs`; 1.0 for silence."""
-    lufs = integrated_loudness(audio, sample_rate)
-    if not np.isfinite(lufs):
+def gain_between(lufs, target_lufs):
+    """Linear gain that takes a signal measured at `lufs` to `target_lufs`; 1.0 for silence
+    (`lufs` not finite) or no target (None)."""
+    if target_lufs is None or not np.isfinite(lufs):
         return 1.0
     return float(10.0 ** ((target_lufs - lufs) / 20.0))
+
+
+def to_db(amplitude, floor=None):
+    """20 log10 of a linear amplitude or gain (a number or an array), raised to `floor` first
+    if one is given (so that silence has a level)."""
+    if floor is not None:
+        amplitude = np.maximum(amplitude, floor)
+    return 20.0 * np.log10(amplitude)
+
+
+def loudness_gain(audio, sample_rate, target_lufs):
+    """Linear gain that brings `audio` (channels, time) to `target_lufs`; 1.0 for silence."""
+    return gain_between(integrated_loudness(audio, sample_rate), target_lufs)
 
 
 def normalize_loudness(audio, sample_rate, target_lufs):
