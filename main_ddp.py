@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from dataloader import build_datasets, build_song_cache, song_cache_dir, source_weights
 from models import build_model
-from utils import train_utils
+from utils import plots, train_utils
 from utils.config import load_config
 from utils.errors import DelimitError
 from utils.losses import CombinedLoss, channel_si_sdr
@@ -380,7 +380,7 @@ def save_epoch(run, state, improved):
     summary = train_utils.run_summary(run.config, run.checkpoint_dir, asdict(state),
                                       run.ctx.world_size)
     train_utils.atomic_json_save(summary, run.path("json"))
-    train_utils.plot_loss_curve(asdict(state), os.path.join(run.checkpoint_dir, "loss_curve.png"))
+    plots.plot_loss_curve(os.path.join(run.checkpoint_dir, "loss_curve.png"), asdict(state))
 
 
 def log_epoch(run, state, scores, improved):

@@ -1,5 +1,6 @@
 """Pieces of the training loop that are not the loop itself: checkpoint files, EMA,
-the run summary (all.json), the loss-curve plot and an optional wandb logger."""
+the run summary (all.json) and an optional wandb logger (the loss-curve plot is
+utils.plots.plot_loss_curve)."""
 import copy
 import json
 import math
@@ -76,31 +77,6 @@ def run_summary(config, checkpoint_dir, state, world_size):
     if any(not math.isnan(v) for v in state.get("valid_untouched_si_sdr_history", [])):
         summary["valid_untouched_si_sdr_history"] = state["valid_untouched_si_sdr_history"]
     return summary
-
-
-def plot_loss_curve(state, path):
-    """PNG of the per-epoch training and validation loss, and validation SI-SDR."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_sdr) = plt.subplots(1, 2, figsize=(11, 4))
-    epochs = range(1, len(state["train_loss_history"]) + 1)
-    ax_loss.plot(epochs, state["train_loss_history"], label="train")
-    ax_loss.plot(epochs, state["valid_loss_history"], label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="loss (negative SI-SDR, dB)", title="Loss")
-    ax_loss.legend()
-    ax_sdr.plot(epochs, state["valid_si_sdr_history"], label="de-limited output")
-    ax_sdr.plot(epochs, state["valid_input_si_sdr_history"], "--", label="limited input")
-    ax_sdr.set(xlabel="epoch", ylabel="SI-SDR vs. unlimited (dB)", title="Validation SI-SDR")
-    ax_sdr.legend()
-    for ax in (ax_loss, ax_sdr):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
 
 
 class WandbLogger:
