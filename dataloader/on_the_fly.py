@@ -5,7 +5,7 @@ import torch
 from utils.errors import DelimitError
 from utils.limiters.compressor import mix_bus, random_bus_params
 from utils.limiters.training import check_designs, check_variety, limit_for_training
-from utils.loudness import integrated_loudness
+from utils.loudness import gain_between, integrated_loudness
 from utils.mixing import (MAX_REDRAWS, coherent_row, draw_row, list_songs, mix_from_row,
                           split_songs, stem_frames)
 
@@ -99,7 +99,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         limited = limit_for_training(mix, self.sample_rate, rng, target_lufs, self.designs,
                                      self.limiter_variety, self.unlimited_prob)
         # = normalize_loudness(mix, ...), reusing the loudness measured when drawing the mix
-        target = mix * np.float32(10.0 ** ((self.target_loudnorm_lufs - mix_lufs) / 20.0))
+        target = mix * np.float32(gain_between(mix_lufs, self.target_loudnorm_lufs))
         return to_tensor(limited), to_tensor(target)
 
     def draw_mix(self, rng, coherent):

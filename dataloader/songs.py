@@ -18,7 +18,7 @@ from utils.audio import (MODEL_RATE, AudioReader, StreamResampler, atomic_path,
                          find_audio_files, to_stereo)
 from utils.errors import DelimitError
 from utils.limiters.training import limit_for_training
-from utils.loudness import integrated_loudness
+from utils.loudness import gain_between, integrated_loudness
 from utils.mixing import song_name_hash
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
@@ -174,7 +174,7 @@ class SongDataset(torch.utils.data.Dataset):
         target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
         limited = limit_for_training(window, MODEL_RATE, rng, target_lufs, self.designs,
                                      self.limiter_variety, self.unlimited_prob)
-        target = window * np.float32(10.0 ** ((self.target_loudnorm_lufs - lufs) / 20.0))
+        target = window * np.float32(gain_between(lufs, self.target_loudnorm_lufs))
         return _tensor(limited), _tensor(target)
 
 
@@ -227,7 +227,7 @@ class SongValidDataset(torch.utils.data.Dataset):
             limited = excerpt
         else:
             limited = limit_for_training(excerpt, MODEL_RATE, rng, target_lufs, designs, variety)
-        target = excerpt * np.float32(10.0 ** ((loudnorm - lufs) / 20.0))
+        target = excerpt * np.float32(gain_between(lufs, loudnorm))
         return _tensor(limited), _tensor(target)
 
 
