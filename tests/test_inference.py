@@ -412,7 +412,7 @@ def test_an_output_failing_after_others_were_written_takes_them_away(tmp_path, m
 
     def disk_full(path, *args):
         raise OSError(28, "No space left on device", path)
-    monkeypatch.setattr("utils.delimit._save_figure", lambda fig, path: disk_full(path))
+    monkeypatch.setattr("utils.plots._save_figure", lambda fig, path: disk_full(path))
     options = DelimitOptions(save_plot=True, save_histogram=True, save_sgi_params=True, **FAST)
     with pytest.raises(DelimitError, match="song.wav: cannot write \\(No space left on device\\)$"):
         delimit_file(model, src, str(tmp_path / "out" / "song.wav"), options)
