@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import eval_delimit  # noqa: E402
 from prepro import make_eval_sets, make_real_eval_sets  # noqa: E402
+from utils.audio import write_atomic  # noqa: E402
 
 GENERATED_SETS = ("maximizer", "alt_limiter")
 REAL_SETS = {"real_alt_limiter": "alt_limiter", "real_multiband": "multiband"}
@@ -193,7 +194,7 @@ def main(argv=None):
             if os.path.isfile(results):
                 entries.append((set_name, system, read_results(results)))
     table = results_table(entries)
-    eval_delimit._write_atomic(os.path.join(args.work, "results_table.md"), table.encode())
+    write_atomic(os.path.join(args.work, "results_table.md"), table.encode())
     print(table)
     return 1 if failed else 0
 

@@ -1,4 +1,5 @@
-"""Tests for eval_delimit.py: pairing, refusals, resampling, CSV, summary, CLI exit codes."""
+"""Tests for utils/evaluation.py and its CLI eval_delimit.py: pairing, refusals, resampling,
+CSV, summary, CLI exit codes."""
 import csv
 import os
 
@@ -7,6 +8,7 @@ import pytest
 import soundfile as sf
 
 import eval_delimit
+from utils import evaluation
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 
@@ -43,7 +45,7 @@ def _read_csv(path):
 def test_pairs_plain_folders_by_stem_across_extensions(tmp_path):
     refs, ests, ins = _plain_set(tmp_path)
     _write(f"{ests}/.tmp_partial.wav", _song(9))  # hidden: ignored
-    pairs, problems = eval_delimit.pair_files(refs, ests, ins)
+    pairs, problems = evaluation.pair_files(refs, ests, ins)
     assert problems == []
     assert [p.name for p in pairs] == ["a", "b"]
     assert pairs[0].estimate.endswith("a.flac") and pairs[0].input.endswith("a.wav")
@@ -55,8 +57,8 @@ def test_pairs_musdb_layout(tmp_path):
         _write(f"{tmp_path}/xl/test/{song}/mixture.wav", 2 * _song(i))
         _write(f"{tmp_path}/out/{song}/all.wav", _song(i))
     _write(f"{tmp_path}/hq/train/Other/mixture.wav", _song(5))  # not scored
-    pairs, problems = eval_delimit.pair_files(f"{tmp_path}/hq", f"{tmp_path}/out",
-                                              f"{tmp_path}/xl")
+    pairs, problems = evaluation.pair_files(f"{tmp_path}/hq", f"{tmp_path}/out",
+                                            f"{tmp_path}/xl")
     assert problems == []
     assert [p.name for p in pairs] == ["Song One", "Song Two"]
     assert pairs[1].reference == f"{tmp_path}/hq/test/Song Two/mixture.wav"
@@ -69,7 +71,7 @@ def test_missing_counterparts_are_named(tmp_path):
     os.remove(f"{ests}/b.flac")
     os.remove(f"{ins}/c.wav")
     _write(f"{ests}/stray.wav", _song(3))
-    pairs, problems = eval_delimit.pair_files(refs, ests, ins)
+    pairs, problems = evaluation.pair_files(refs, ests, ins)
     assert [p.name for p in pairs] == ["a"]
     assert len(problems) == 3
     assert any(p.startswith(f"{refs}/b.wav: no estimate") for p in problems)
@@ -80,13 +82,13 @@ def test_missing_counterparts_are_named(tmp_path):
 def test_duplicate_names_and_missing_folders_are_refused(tmp_path):
     refs, ests, _ = _plain_set(tmp_path)
     _write(f"{ests}/a.wav", _song(0))
-    _, problems = eval_delimit.pair_files(refs, ests)
+    _, problems = evaluation.pair_files(refs, ests)
     assert len(problems) == 1 and "'a' is also" in problems[0]
     with pytest.raises(DelimitError, match="no such folder"):
-        eval_delimit.pair_files(str(tmp_path / "nope"), ests)
+        evaluation.pair_files(str(tmp_path / "nope"), ests)
     os.makedirs(tmp_path / "empty")
     with pytest.raises(DelimitError, match="empty: no audio files"):
-        eval_delimit.pair_files(str(tmp_path / "empty"), ests)
+        evaluation.pair_files(str(tmp_path / "empty"), ests)
 
 
 def test_unreadable_multichannel_and_mismatched_files_are_refused(tmp_path):
@@ -94,14 +96,14 @@ def test_unreadable_multichannel_and_mismatched_files_are_refused(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     with pytest.raises(DelimitError, match=f"{bad}: cannot read audio"):
-        eval_delimit.read_audio(str(bad))
+        evaluation.read_audio(str(bad))
     _write(f"{tmp_path}/surround.wav", np.zeros((3, 100), np.float32))
     with pytest.raises(DelimitError, match="surround.wav: 3 channels"):
-        eval_delimit.read_audio(f"{tmp_path}/surround.wav")
+        evaluation.read_audio(f"{tmp_path}/surround.wav")
     _write(f"{tmp_path}/mono.wav", _song(0, channels=1))
-    pair = eval_delimit.Pair("a", f"{refs}/a.wav", f"{tmp_path}/mono.wav")
+    pair = evaluation.Pair("a", f"{refs}/a.wav", f"{tmp_path}/mono.wav")
     with pytest.raises(DelimitError, match="mono.wav: 1 channel"):
-        eval_delimit.load_pair(pair)
+        evaluation.load_pair(pair)
 
 
 def test_resamples_estimate_to_reference_rate_and_trims(tmp_path):
@@ -110,19 +112,19 @@ def test_resamples_estimate_to_reference_rate_and_trims(tmp_path):
     _write(f"{tmp_path}/ref.wav", ref, sr=44100)
     import soxr
     _write(f"{tmp_path}/est.wav", soxr.resample(ref.T, 44100, 22050).T[:, :-100], sr=22050)
-    pair = eval_delimit.Pair("x", f"{tmp_path}/ref.wav", f"{tmp_path}/est.wav")
-    reference, estimate, limited, rate = eval_delimit.load_pair(pair)
+    pair = evaluation.Pair("x", f"{tmp_path}/ref.wav", f"{tmp_path}/est.wav")
+    reference, estimate, limited, rate = evaluation.load_pair(pair)
     assert rate == 44100 and limited is None
     assert reference.shape == estimate.shape == (2, 44100 - 200)
     # Tones well below 11 kHz survive the round trip through 22.05 kHz.
-    assert eval_delimit.score(reference, estimate, rate)["si_sdr"] > 40.0
+    assert evaluation.score(reference, estimate, rate)["si_sdr"] > 40.0
 
 
 def test_score_columns_and_improvement(tmp_path):
     ref = _song(1, seconds=3.5)
     est = ref + 0.01 * _song(2, seconds=3.5)
     limited = np.clip(3 * ref, -0.3, 0.3)
-    row = eval_delimit.score(ref, est, SR, limited)
+    row = evaluation.score(ref, est, SR, limited)
     assert list(row)[:6] == ["si_sdr", "multi_mse", "lufs", "lra", "crest", "plr"]
     assert row["si_sdr_improvement"] == pytest.approx(row["si_sdr"] - row["si_sdr_input"])
     assert row["multi_mse_improvement"] == pytest.approx(row["multi_mse_input"] -
@@ -201,21 +203,21 @@ def test_a_full_disk_leaves_no_results(tmp_path):
 def test_worst_files_come_first_in_summary(tmp_path):
     refs, ests, _ = _plain_set(tmp_path, names=("good", "bad"))
     _write(f"{ests}/bad.flac", _song(0) + 0.5 * _song(7))
-    rows, problems = eval_delimit.evaluate(refs, ests)
-    text = eval_delimit.summary_markdown(rows, problems, worst=1)
+    rows, problems = evaluation.evaluate(refs, ests)
+    text = evaluation.summary_markdown(rows, problems, worst=1)
     assert "| bad |" in text and "| good |" not in text
 
 
 def test_baselines_score_the_inputs(tmp_path):
     refs, _, ins = _plain_set(tmp_path)
-    raw, _ = eval_delimit.evaluate(refs, inputs=ins, baseline="input")
-    normed, _ = eval_delimit.evaluate(refs, inputs=ins, baseline="loudnorm")
+    raw, _ = evaluation.evaluate(refs, inputs=ins, baseline="input")
+    normed, _ = evaluation.evaluate(refs, inputs=ins, baseline="loudnorm")
     for a, b in zip(raw, normed):
         assert a["si_sdr"] == pytest.approx(a["si_sdr_input"])  # the input is the estimate
         assert b["si_sdr"] == pytest.approx(a["si_sdr"], abs=1e-6)  # gain does not change it
-        assert b["lufs"] == pytest.approx(eval_delimit.LOUDNORM_LUFS, abs=0.1)
+        assert b["lufs"] == pytest.approx(evaluation.LOUDNORM_LUFS, abs=0.1)
         assert b["multi_mse"] != pytest.approx(a["multi_mse"])
-    audio, _ = eval_delimit.read_audio(f"{ins}/a.wav")
+    audio, _ = evaluation.read_audio(f"{ins}/a.wav")
     assert raw[0]["lufs"] == pytest.approx(integrated_loudness(audio, SR))
     with pytest.raises(DelimitError, match="needs --inputs"):
-        eval_delimit.evaluate(refs, baseline="loudnorm")
+        evaluation.evaluate(refs, baseline="loudnorm")

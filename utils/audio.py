@@ -4,6 +4,7 @@ format, streaming resampling and atomic writing. Arrays are channel-first `(chan
 Every problem a user's file can cause surfaces as a `DelimitError` naming the file.
 """
 import contextlib
+import functools
 import math
 import os
 import tempfile
@@ -47,6 +48,15 @@ def find_audio_files(root, recursive=False, exclude=None):
     return sorted(found)
 
 
+class UnreadableAudio(DelimitError):
+    """libsndfile cannot open the file (not audio, empty, unknown format); `reason` is its
+    message."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: not a readable audio file ({reason})")
+        self.reason = reason
+
+
 class AudioReader:
     """Reads a mono or stereo file in blocks; a context manager.
 
@@ -62,7 +72,7 @@ class AudioReader:
         try:
             self._file = sf.SoundFile(path)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            raise DelimitError(f"{path}: not a readable audio file ({_reason(err)})") from err
+            raise UnreadableAudio(path, _reason(err)) from err
         self.sample_rate = self._file.samplerate
         self.channels = self._file.channels
         self.declared_frames = self._file.frames
@@ -181,13 +191,12 @@ def resample(audio, in_rate, out_rate):
                                               out_rate, quality="HQ").T)
 
 
+@functools.cache
 def _umask():
+    # Reading the umask means setting it: done once, when the first file is written.
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-_UMASK = _umask()
 
 
 def _temp_path(path):
@@ -196,7 +205,7 @@ def _temp_path(path):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
                                suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; outputs are ordinary files
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are ordinary files
     return tmp
 
 
@@ -211,6 +220,12 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_atomic(path, data):
+    """Write bytes `data` to `path` atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 class AudioWriter:
