@@ -3,24 +3,19 @@
 Argument parsing and the loop over files only; the work is utils.delimit.delimit_file.
 A bad file prints one line `error: {path}: {reason}` and the others are still processed;
 the exit status is 1 if any file failed, else 0.
+
+torch (also behind models and utils.apply) is imported in the functions that use it, so
+that `main` sets OpenMP's wait policy before torch loads OpenMP, which reads it only then.
 """
 import argparse
 import os
 import sys
 from collections import Counter
 
-# Before torch loads OpenMP: idle threads sleep instead of spinning. On cores shared with
-# other jobs (a training run) spinning threads made inference 2.5x slower with 2 threads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from models import load_pretrained  # noqa: E402
-from utils.apply import OVERLAP_SECONDS, SEGMENT_SECONDS, Chunking  # noqa: E402
-from utils.audio import find_audio_files  # noqa: E402
-from utils.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
-from utils.errors import DelimitError  # noqa: E402
+from utils.audio import find_audio_files
+from utils.errors import DelimitError
 
 
 def str2bool(value):
@@ -59,6 +54,8 @@ def positive_float(value):
 
 
 def build_parser():
+    from utils.apply import OVERLAP_SECONDS, SEGMENT_SECONDS
+
     p = argparse.ArgumentParser(
         prog="python -m inference",
         description="Restore the dynamics of songs crushed by a mastering limiter "
@@ -136,6 +133,8 @@ def parse_args(argv=None):
 
 
 def pick_device(args):
+    import torch
+
     if args.device == "cuda" and not torch.cuda.is_available():
         raise DelimitError("--device cuda: CUDA is not available")
     if args.device == "auto":
@@ -144,6 +143,9 @@ def pick_device(args):
 
 
 def options_from_args(args, device):
+    from utils.apply import Chunking
+    from utils.delimit import DelimitOptions
+
     if args.whole_track:
         chunking = None
     elif args.use_singletrackset:
@@ -185,6 +187,14 @@ def plan_outputs(files, args):
 
 
 def main(argv=None):
+    # Idle OpenMP threads sleep instead of spinning: on cores shared with other jobs (a
+    # training run) spinning threads made inference 2.5x slower with 2 threads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from models import load_pretrained
+    from utils.delimit import delimit_file, output_paths
+
     args = parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     try:
