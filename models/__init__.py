@@ -10,7 +10,8 @@ from utils.errors import DelimitError
 __all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained"]
 
 
-def load_pretrained(weight_directory, target="all", device="cpu"):
+def load_pretrained(weight_directory: str, target: str = "all",
+                    device: str = "cpu") -> tuple[ConvTasNetSGI, dict]:
     """Load `{weight_directory}/{target}.json` (settings) and `{target}.pth` (state_dict).
 
     Works with the reference's own checkpoint files as well as this project's.

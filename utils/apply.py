@@ -295,7 +295,8 @@ class StreamingGain:
             self._input_start = position
 
 
-def apply_model(model, audio, chunking=None, device="cpu", block=65536):
+def apply_model(model: torch.nn.Module, audio: np.ndarray, chunking: Chunking | None = None,
+                device: str = "cpu", block: int = 65536) -> np.ndarray:
     """The model's gain for a whole `(2, time)` 44.1 kHz signal, window by window.
 
     Args:

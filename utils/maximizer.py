@@ -54,8 +54,10 @@ def character_release_ms(character):
     return 20.0 * 25.0 ** (character / 10.0)
 
 
-def limit(audio, sample_rate=44100, threshold_db=0.0, ceiling_db=-0.1, character=2.0,
-          lookahead_ms=None, release_ms=None, true_peak=False, oversample=4):
+def limit(audio: np.ndarray, sample_rate: int = 44100, threshold_db: float = 0.0,
+          ceiling_db: float = -0.1, character: float = 2.0, lookahead_ms: float | None = None,
+          release_ms: float | None = None, true_peak: bool = False,
+          oversample: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Drive `audio` into a look-ahead brickwall limiter with a stereo-linked gain.
 
     Args:
@@ -141,8 +143,10 @@ def measure_true_peak(audio, oversample=4):
     return float(np.abs(resample_poly(audio, oversample, 1, axis=-1)).max())
 
 
-def maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu=0.5,
-                         min_threshold_db=-40.0, max_iterations=12, **limit_kwargs):
+def maximize_to_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float,
+                         tolerance_lu: float = 0.5, min_threshold_db: float = -40.0,
+                         max_iterations: int = 12,
+                         **limit_kwargs) -> tuple[np.ndarray, np.ndarray, float]:
     """Find the drive so that the limited `audio` lands within `tolerance_lu` of `target_lufs`.
 
     The loudness of the output grows with the drive (until the limiter saturates), so the
