@@ -90,6 +90,18 @@ def test_reader_refuses_bad_files_with_one_line_naming_them(tmp_path):
         assert message.startswith(path + ": ") and "\n" not in message, message
 
 
+def test_an_unreadable_file_error_crosses_processes(tmp_path):
+    """Worker processes (the song cache's) send it back pickled: it must come back whole."""
+    import pickle
+
+    path = str(tmp_path / "text.wav")
+    open(path, "w").write("not audio at all\n" * 20)
+    with pytest.raises(DelimitError) as err:
+        AudioReader(path)
+    again = pickle.loads(pickle.dumps(err.value))
+    assert type(again) is type(err.value) and str(again) == str(err.value)
+
+
 def test_to_stereo_makes_mono_dual_mono():
     mono = noise(1, 10)
     np.testing.assert_array_equal(to_stereo(mono), np.concatenate([mono, mono]))

@@ -53,8 +53,11 @@ class UnreadableAudio(DelimitError):
     message."""
 
     def __init__(self, path, reason):
-        super().__init__(f"{path}: not a readable audio file ({reason})")
-        self.reason = reason
+        super().__init__(path, reason)  # the arguments again when unpickled (worker processes)
+        self.path, self.reason = path, reason
+
+    def __str__(self):
+        return f"{self.path}: not a readable audio file ({self.reason})"
 
 
 class AudioReader:

@@ -374,18 +374,18 @@ def run(model, song, input_gain, options, paths):
 
     Returns (Analysis, Levels, the output's loudness in LUFS).
     """
-    two_pass = needs_statistics(options, song.declared_frames, song.sample_rate)
+    with_statistics = needs_statistics(options, song.declared_frames, song.sample_rate)
     seconds = song.declared_frames / song.sample_rate
     folder = os.path.dirname(os.path.abspath(paths["output"]))
     fd, gain_path = tempfile.mkstemp(dir=folder, prefix=".gain.", suffix=".tmp")
-    bar = tqdm(total=round(seconds * (2 if two_pass else 1), 1), unit="s", leave=False,
-               desc=os.path.basename(song.path) + (" (2 passes)" if two_pass else ""),
+    bar = tqdm(total=round(seconds * (2 if with_statistics else 1), 1), unit="s", leave=False,
+               desc=os.path.basename(song.path) + (" (2 passes)" if with_statistics else ""),
                disable=not options.progress,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
     try:
         with os.fdopen(fd, "wb") as gain_file:
             stats = None
-            if two_pass:
+            if with_statistics:
                 with _read_again(song) as reader:
                     blocks = (b * np.float32(input_gain)
                               for b in reader.blocks(options.block_frames))
