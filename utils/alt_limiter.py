@@ -18,8 +18,7 @@ import numpy as np
 from numba import njit
 
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness
-from utils.maximizer import check_audio, check_rate, solve_drive
+from utils.maximizer import check_audio, check_rate, drive_to_loudness
 
 
 def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0, ratio=4.0,
@@ -94,17 +93,9 @@ def alt_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu=0.5,
     audio = np.asarray(audio)
     if "drive_db" in kwargs:
         raise DelimitError("alt_maximize_to_loudness sets drive_db itself; do not pass it")
-    input_lufs = integrated_loudness(audio, sample_rate)
-    if not np.isfinite(input_lufs):
-        return np.asarray(audio, np.float32), 0.0
-
-    def measure(drive_db):
-        limited = alt_limit(audio, sample_rate, drive_db, **kwargs)
-        return integrated_loudness(limited, sample_rate), limited
-
-    drive_db, limited = solve_drive(measure, lambda d: d, 0.0, max_drive_db, input_lufs,
-                                    target_lufs, tolerance_lu, max_iterations)
-    return limited, float(drive_db)
+    return drive_to_loudness(lambda drive_db: alt_limit(audio, sample_rate, drive_db, **kwargs),
+                             audio, sample_rate, target_lufs, tolerance_lu, max_drive_db,
+                             max_iterations)
 
 
 @njit(cache=True)

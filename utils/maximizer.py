@@ -186,6 +186,25 @@ def maximize_to_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float
     return result[0], result[1], -drive_db
 
 
+def drive_to_loudness(limit_at, audio, sample_rate, target_lufs, tolerance_lu, max_drive_db,
+                      max_iterations):
+    """The search shared by the limiters that take an input drive in dB (>= 0):
+    `limit_at(drive_db) -> float32 (channels, time)`. Returns (limited, drive_db); silent input
+    comes back unchanged with drive 0 (see solve_drive for the rest)."""
+    audio = np.asarray(audio)
+    input_lufs = integrated_loudness(audio, sample_rate)
+    if not np.isfinite(input_lufs):
+        return np.asarray(audio, np.float32), 0.0
+
+    def measure(drive_db):
+        limited = limit_at(drive_db)
+        return integrated_loudness(limited, sample_rate), limited
+
+    drive_db, limited = solve_drive(measure, lambda d: d, 0.0, max_drive_db, input_lufs,
+                                    target_lufs, tolerance_lu, max_iterations)
+    return limited, float(drive_db)
+
+
 def solve_drive(measure, to_param, lo_db, hi_db, input_lufs, target_lufs, tolerance_lu,
                 max_iterations):
     """Find a drive in [lo_db, hi_db] (dB) whose output loudness is within tolerance of target.

@@ -16,8 +16,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import butter, sosfilt
 
-from utils.loudness import integrated_loudness
-from utils.maximizer import check_audio, check_rate, solve_drive
+from utils.maximizer import check_audio, check_rate, drive_to_loudness
 
 
 def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
@@ -49,18 +48,11 @@ def multiband_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu
 
     Returns (limited float32 (channels, time), drive_db), as utils.alt_limiter's search.
     """
-    audio = np.asarray(audio)
-    input_lufs = integrated_loudness(audio, sample_rate)
-    if not np.isfinite(input_lufs):
-        return np.asarray(audio, np.float32), 0.0
+    def limit_at(drive_db):
+        return multiband_limit(audio, sample_rate, drive_db, **kwargs)
 
-    def measure(drive_db):
-        limited = multiband_limit(audio, sample_rate, drive_db, **kwargs)
-        return integrated_loudness(limited, sample_rate), limited
-
-    drive_db, limited = solve_drive(measure, lambda d: d, 0.0, max_drive_db, input_lufs,
-                                    target_lufs, tolerance_lu, max_iterations)
-    return limited, float(drive_db)
+    return drive_to_loudness(limit_at, audio, sample_rate, target_lufs, tolerance_lu, max_drive_db,
+                             max_iterations)
 
 
 def _linkwitz_riley(x, cutoff_hz, sample_rate, kind):
