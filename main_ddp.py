@@ -80,7 +80,8 @@ def prepare_data(config, ctx):
         from prepro.make_stems import make_stems
 
         print(f"generating {spec['n_songs']} songs of {spec['seconds']} s into {root}", flush=True)
-        make_stems(root, n_songs=spec["n_songs"], seconds=spec["seconds"], seed=spec["seed"])
+        make_stems(root, n_songs=spec["n_songs"], seconds=spec["seconds"], seed=spec["seed"],
+                   workers=os.cpu_count() or 1)
     if ctx.is_main and weights.get("songs"):
         build_song_cache(dirs["song_root"], song_cache_dir(dirs))
     ctx.barrier()

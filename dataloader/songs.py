@@ -47,8 +47,9 @@ def _write_s16(out, block):
     return block.shape[1]
 
 
-def build_song_cache(song_root, cache_root, workers=2):
-    """Decode every song under song_root (recursively) that is not cached yet.
+def build_song_cache(song_root, cache_root, workers=None):
+    """Decode every song under song_root (recursively) that is not cached yet, on `workers`
+    processes (default: one per CPU).
 
     Returns {relative path: frames} of the songs that decoded; a song that does not is
     reported in one line and left out.
@@ -65,7 +66,7 @@ def build_song_cache(song_root, cache_root, workers=2):
     todo = [s for s in songs if index.get(s, {}).get("stamp") != stamps[s]
             or not os.path.isfile(os.path.join(cache_root, s + ".s16"))]
     if todo:
-        with ProcessPoolExecutor(max(1, workers)) as pool:
+        with ProcessPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
             futures = {s: pool.submit(_decode, song_root, s, cache_root) for s in todo}
             for song in tqdm(todo, desc=f"decoding songs into {cache_root}", unit="song"):
                 try:
@@ -86,11 +87,15 @@ def _stamp(path):
 
 def split_song_list(songs):
     """(train, valid): about one song in VALID_ONE_IN is held back, chosen by a hash of its
-    path so that adding songs never moves another song between the two (in a small folder
-    where the hash picks none, the song of the smallest hash)."""
-    valid = [s for s in sorted(songs) if song_name_hash(s) % VALID_ONE_IN == 0]
+    path without the extension, so that adding songs never moves another song between the two
+    and a re-encoded copy of the folder (prepro.excerpt_songs) splits the same way (in a small
+    folder where the hash picks none, the song of the smallest hash)."""
+    def key(song):
+        return song_name_hash(os.path.splitext(song)[0])
+
+    valid = [s for s in sorted(songs) if key(s) % VALID_ONE_IN == 0]
     if not valid and len(songs) > 1:
-        valid = [min(songs, key=song_name_hash)]
+        valid = [min(songs, key=key)]
     return [s for s in sorted(songs) if s not in valid], valid
 
 

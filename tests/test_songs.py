@@ -76,6 +76,8 @@ def test_split_is_stable_when_songs_are_added():
     assert 5 <= len(valid) <= 40 and not set(train) & set(valid)
     _, valid_more = split_song_list(songs + [f"new/{i}.ogg" for i in range(50)])
     assert set(valid) <= set(valid_more)
+    reencoded = [os.path.splitext(s)[0] + ".opus" for s in songs]
+    assert split_song_list(reencoded)[1] == [os.path.splitext(s)[0] + ".opus" for s in valid]
     few = ["a.wav", "b.wav", "c.wav"]  # too few for the hash to pick one: one is held back
     assert len(split_song_list(few)[1]) == 1 and split_song_list(["a.wav"]) == (["a.wav"], [])
 
@@ -200,3 +202,31 @@ def test_real_eval_sets_limit_excerpts_to_their_targets(song_root, tmp_path):
             column = "alt_lufs" if set_name == "alt_limiter" else "multiband_lufs"
             assert abs(integrated_loudness(limited, SR) - row[column]) < 0.01
             assert abs(row[column] - row["target_lufs"]) <= 0.5
+
+
+def test_excerpt_songs_keeps_the_middle_and_splits_like_the_original(tmp_path):
+    from prepro.excerpt_songs import excerpt_folder, main, middle_excerpt
+
+    songs = tmp_path / "songs"
+    (songs / "pkg").mkdir(parents=True)
+    ramp = np.linspace(-0.5, 0.5, 10 * SR, dtype=np.float32)  # the value tells the position
+    sf.write(songs / "pkg" / "long.wav", np.stack([ramp, ramp]).T, SR)
+    sf.write(songs / "short.flac", music(6.0).T, SR)
+    sf.write(songs / "jingle.wav", music(1.0).T, SR)  # under 4 s: left out, not an error
+    audio, rate = middle_excerpt(str(songs / "pkg" / "long.wav"), 4.0)
+    assert rate == SR and audio.shape == (2, 4 * SR)
+    np.testing.assert_allclose(audio[0], ramp[3 * SR:7 * SR], atol=1e-4)
+    assert middle_excerpt(str(songs / "short.flac"), 8.0)[0].shape == (2, 6 * SR)
+
+    out = tmp_path / "excerpts"
+    seconds, size, failures = excerpt_folder(str(songs), str(out), 4.0)
+    assert failures == 0 and seconds == pytest.approx(8.0, abs=0.01) and size > 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.opus"))
+    assert written == ["pkg/long.opus", "short.opus"]
+    assert sf.info(str(out / "pkg" / "long.opus")).samplerate == 48000
+    frames = build_song_cache(str(out), str(tmp_path / "cache"), workers=1)
+    assert frames["pkg/long.opus"] == pytest.approx(4 * SR, abs=SR // 50)  # back at 44.1 kHz
+
+    (songs / "broken.ogg").write_bytes(b"not audio")
+    assert main(["--input", str(songs), "--output", str(tmp_path / "again")]) == 1
+    assert (tmp_path / "again" / "pkg" / "long.opus").is_file()  # the bad file stopped nothing
