@@ -2,7 +2,7 @@
 
     python -m app                     # http://127.0.0.1:7860
 
-The de-limiting is utils.delimit.delimit_file, the same code as `python -m inference`. The
+The de-limiting is utils.inference.delimit.delimit_file, the same code as `python -m inference`. The
 page also plays the loudness-matched input next to the output, and a mix of the two (the
 `--save_mixed_output` ratio) that re-renders from the last run's files without running the
 model again. The API endpoint `/delimit` takes the audio file first (every other input has
@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from inference import positive_float, str2bool  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.audio import AudioReader, AudioWriter  # noqa: E402
-from utils.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
+from utils.inference.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 
 REPO = os.path.dirname(os.path.abspath(__file__))

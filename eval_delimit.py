@@ -1,9 +1,9 @@
-"""Score de-limited audio against the unlimited references (utils/evaluation.py).
+"""Score de-limited audio against the unlimited references (utils/evaluation/scoring.py).
 
     python -m eval_delimit --estimates DIR --references DIR [--inputs DIR] [--output DIR]
     python -m eval_delimit --baseline {input,loudnorm} --inputs DIR --references DIR [--output DIR]
 
-Songs are paired by name (a file's stem, or a musdb-style song folder: see utils/evaluation.py);
+Songs are paired by name (a file's stem, or a musdb-style song folder: see utils/evaluation/scoring.py);
 estimates and inputs are resampled to the reference's rate and all three trimmed to the
 shortest. `--baseline input` scores the limited inputs themselves, `--baseline loudnorm` the
 inputs loudness-normalised to -14 LUFS, in place of estimates.
@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from utils.errors import DelimitError
-from utils.evaluation import evaluate, write_outputs
+from utils.evaluation.scoring import evaluate, write_outputs
 
 
 def main(argv=None):

@@ -1,10 +1,10 @@
 """De-limit every song in a folder (or one file): `python -m inference --help`.
 
-Argument parsing and the loop over files only; the work is utils.delimit.delimit_file.
+Argument parsing and the loop over files only; the work is utils.inference.delimit.delimit_file.
 A bad file prints one line `error: {path}: {reason}` and the others are still processed;
 the exit status is 1 if any file failed, else 0.
 
-torch (also behind models and utils.apply) is imported in the functions that use it, so
+torch (also behind models and utils.inference.apply) is imported in the functions that use it, so
 that `main` sets OpenMP's wait policy before torch loads OpenMP, which reads it only then.
 """
 import argparse
@@ -54,7 +54,7 @@ def positive_float(value):
 
 
 def build_parser():
-    from utils.apply import OVERLAP_SECONDS, SEGMENT_SECONDS
+    from utils.inference.apply import OVERLAP_SECONDS, SEGMENT_SECONDS
 
     p = argparse.ArgumentParser(
         prog="python -m inference",
@@ -143,8 +143,8 @@ def pick_device(args):
 
 
 def options_from_args(args, device):
-    from utils.apply import Chunking
-    from utils.delimit import DelimitOptions
+    from utils.inference.apply import Chunking
+    from utils.inference.delimit import DelimitOptions
 
     if args.whole_track:
         chunking = None
@@ -193,7 +193,7 @@ def main(argv=None):
     import torch
 
     from models import load_pretrained
-    from utils.delimit import delimit_file, output_paths
+    from utils.inference.delimit import delimit_file, output_paths
 
     args = parse_args(argv)
     torch.set_num_threads(max(1, args.threads))

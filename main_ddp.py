@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from dataloader import build_datasets, build_song_cache, song_cache_dir, source_weights
 from models import build_model
-from utils import plots, train_utils
-from utils.config import load_config
+from utils import plots
+from utils.training import train_utils
+from utils.training.config import load_config
 from utils.errors import DelimitError
-from utils.losses import CombinedLoss, channel_si_sdr
+from utils.training.losses import CombinedLoss, channel_si_sdr
 
 
 class Context:

@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from models import build_model  # noqa: E402
 from prepro.make_stems import render_song  # noqa: E402
-from utils.maximizer import limit  # noqa: E402
+from utils.limiters.maximizer import limit  # noqa: E402
 
 PIECE_SECONDS = 30.0
 

@@ -1,4 +1,4 @@
-"""Speed of utils.maximizer.limit (and the evaluation limiter) on 60 s of stereo 44.1 kHz.
+"""Speed of utils.limiters.maximizer.limit (and the evaluation limiter) on 60 s of stereo 44.1 kHz.
 
 Prints the real-time factor (audio seconds per second of compute; best of --repeats runs) for a
 few settings, with and without true-peak detection. Run it on one core:
@@ -14,8 +14,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.alt_limiter import alt_limit
-from utils.maximizer import limit, maximize_to_loudness
+from utils.limiters.alt_limiter import alt_limit
+from utils.limiters.maximizer import limit, maximize_to_loudness
 
 SR = 44100
 

@@ -19,7 +19,7 @@ from dataloader.songs import (MIN_SONG_SECONDS, VALID_EXCERPT_SECONDS, SongCache
                               SongValidDataset, build_song_cache, split_song_list)
 from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
-from utils.mixing import split_songs
+from utils.data.mixing import split_songs
 
 __all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset", "SongValidDataset",
            "ValidDataset", "WeightedSources", "build_datasets", "song_cache_dir",
@@ -71,7 +71,7 @@ def source_weights(cfg):
 
 
 def build_datasets(cfg):
-    """(train_dataset, valid_dataset) for a nested config validated by utils.config (every key
+    """(train_dataset, valid_dataset) for a nested config validated by utils.training.config (every key
     present). Every value the config drives is passed, so that no dataset default applies."""
     dirs, data = cfg["dir_params"], cfg["data_params"]
     seed = cfg["sys_params"]["seed"]

@@ -26,7 +26,7 @@ class GlobalLayerNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(n_channels))
         self.beta = nn.Parameter(torch.zeros(n_channels))
         self.eps = eps
-        # For chunked inference (utils/apply.py): `observer` sees every input, to gather a
+        # For chunked inference (utils/inference/apply.py): `observer` sees every input, to gather a
         # whole song's statistics; `moments` = (mean, var) replaces the input's own. Neither
         # is part of the state_dict.
         self.observer = None

@@ -9,8 +9,8 @@ below it. For each song it writes (float32 wav, 44.1 kHz stereo):
 
     DIR/references/{song}.wav   the unlimited mix normalised to -14 LUFS (as musdb-XL's
                                 references: musdb18-HQ mixtures at -14 LUFS)
-    DIR/maximizer/{song}.wav    the mix through utils.maximizer.maximize_to_loudness
-    DIR/alt_limiter/{song}.wav  the mix through utils.alt_limiter.alt_maximize_to_loudness
+    DIR/maximizer/{song}.wav    the mix through utils.limiters.maximizer.maximize_to_loudness
+    DIR/alt_limiter/{song}.wav  the mix through utils.limiters.alt_limiter.alt_maximize_to_loudness
     DIR/eval_set.csv            per song: the drawn target and character, the limiters'
                                 settings and the loudness each output reached
 
@@ -30,11 +30,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepro.make_stems import STEMS, generated_song_seed, render_song, song_name
-from utils.alt_limiter import alt_maximize_to_loudness
+from utils.limiters.alt_limiter import alt_maximize_to_loudness
 from utils.audio import atomic_path, write_audio
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness, normalize_loudness
-from utils.maximizer import maximize_to_loudness
+from utils.limiters.maximizer import maximize_to_loudness
 
 EVAL_MIN_SEED = 9000  # training songs use run seeds below this
 SAMPLE_RATE = 44100

@@ -5,14 +5,14 @@
 
 writes, as the reference's dataset (REFERENCE.md, "Data"):
     OUT/ozone_train_random_{i}.csv    rows_per_csv rows each (the last may be partial), columns
-                                      utils.mixing.RANDOM_COLUMNS, song_name = ozone_seg_{N}
+                                      utils.data.mixing.RANDOM_COLUMNS, song_name = ozone_seg_{N}
     OUT/ozone_train_fixed.csv         song_name, max_threshold, max_character
     OUT/np_ratio/ozone_train_random/ozone_seg_{N}.npy   float16 (2, seq_dur * 44100)
     OUT/np_ratio/ozone_train_fixed/{song}.npy           float16 (2, song length)
 
 Segment N: each of the 4 stems from a random training song at a random start, gain
 U(0.25, 1.25), channel swap p=0.5 (silent mixes redrawn); target loudness ~ N(-8, 1) LUFS;
-character = min(Gamma(2, 1), 10); utils.maximizer.maximize_to_loudness finds the drive that
+character = min(Gamma(2, 1), 10); utils.limiters.maximizer.maximize_to_loudness finds the drive that
 lands within 0.5 LU of the target (measured on the stored form, mix * float16 ratio).
 Loud targets with slow characters can be out of reach (the limiter saturates: more drive stops
 adding loudness), so a miss is retried with the character stepped down towards 0 (x0.5, x0.25,
@@ -20,10 +20,10 @@ then 0: faster releases reach higher loudness). If even character 0 misses, or t
 already louder than the target at 0 dB drive, the whole mix is redrawn (as silent mixes are),
 and a fixed song gets a new (target, character) draw. So every item lands within 0.5 LU, and
 max_threshold / max_character record the drive and the character actually used: re-limiting
-the row's mix with them (utils.maximizer.limit) gives the stored ratio bit for bit. On generated
+the row's mix with them (utils.limiters.maximizer.limit) gives the stored ratio bit for bit. On generated
 stems (prepro.make_stems) about 1 segment in 30 needs a faster character, 1 in 600 a redraw.
 Fixed songs: every training song whole, limited the same way (a silent song is kept unlimited,
-ratio 0). Validation songs (utils.mixing.split_songs) are used for neither.
+ratio 0). Validation songs (utils.data.mixing.split_songs) are used for neither.
 The result depends only on (stems, seed, arguments), whatever the number of workers: segment
 N's random generator is seeded by (seed, N), a fixed song's by (seed, its name).
 """
@@ -42,8 +42,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from utils.audio import atomic_path
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.maximizer import maximize_to_loudness
-from utils.mixing import (FIXED_COLUMNS, MAX_REDRAWS, RANDOM_COLUMNS, apply_ratio, draw_row,
+from utils.limiters.maximizer import maximize_to_loudness
+from utils.data.mixing import (FIXED_COLUMNS, MAX_REDRAWS, RANDOM_COLUMNS, apply_ratio, draw_row,
                           make_ratio, mix_from_row, mix_song, random_csv_paths, song_name_hash,
                           split_songs, stem_frames)
 
@@ -99,7 +99,7 @@ def make_segment(root, songs, lengths, seed, number, seq_dur=4.0, sample_rate=SA
 
     Args:
         root: stem folder (musdb18-HQ layout).
-        songs: training song names to draw from; lengths: utils.mixing.stem_frames of them.
+        songs: training song names to draw from; lengths: utils.data.mixing.stem_frames of them.
         seed, number: the segment's generator is seeded by (seed, number).
     Returns:
         (row: dict of RANDOM_COLUMNS (channelswap as a bool), ratio float16 (2, T),

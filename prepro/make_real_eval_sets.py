@@ -8,7 +8,7 @@ Excerpts: EXCERPTS_PER_TRACK excerpts of --seconds from each track (sorted by pa
 at 1/3 and 2/3 of its length (moved on by a few seconds where that part is near silent). For
 excerpt i, numpy.random.default_rng([seed, i]) draws the target loudness N(-8, 1) LUFS. Each
 excerpt, at the level it has on the record, is limited to that target by
-utils.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
+utils.limiters.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
 limiter); neither design is used in training. Written, float32 44.1 kHz stereo wav:
 
     OUT/references/{name}.wav   the excerpt at -14 LUFS: the target, and the do-no-harm input
@@ -29,7 +29,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.alt_limiter import alt_maximize_to_loudness  # noqa: E402
+from utils.limiters.alt_limiter import alt_maximize_to_loudness  # noqa: E402
 from utils.audio import (MODEL_RATE, atomic_path, find_audio_files, read_audio,  # noqa: E402
                          resample, to_stereo, write_audio)
 from utils.errors import DelimitError  # noqa: E402

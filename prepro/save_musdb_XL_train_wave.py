@@ -5,8 +5,8 @@
 
 For each row of NPY_ROOT/ozone_train_random_*.csv writes OUT/ozone_train_random/ozone_seg_N.wav,
 for each song of NPY_ROOT/ozone_train_fixed.csv OUT/ozone_train_fixed/{song}.wav: the unlimited
-mix (utils.mixing.mix_from_row / mix_song; a segment is as long as its ratio) times the ratio
-(utils.mixing.apply_ratio, which never gives NaN or inf), PCM_16 stereo 44.1 kHz. Files are
+mix (utils.data.mixing.mix_from_row / mix_song; a segment is as long as its ratio) times the ratio
+(utils.data.mixing.apply_ratio, which never gives NaN or inf), PCM_16 stereo 44.1 kHz. Files are
 written atomically, so files already there are complete and are skipped: an interrupted run
 resumes where it stopped. Per-file problems (a missing stem or ratio file, ...) are reported one
 line each and the exit code is 1.
@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from utils.audio import atomic_path
 from utils.errors import DelimitError
-from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, apply_ratio, load_ratio,
+from utils.data.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, apply_ratio, load_ratio,
                           mix_from_row, mix_song, random_csv_paths, read_csv_rows)
 
 SAMPLE_RATE = 44100

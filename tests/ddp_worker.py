@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import main_ddp  # noqa: E402
-from utils.config import load_config  # noqa: E402
+from utils.training.config import load_config  # noqa: E402
 
 if __name__ == "__main__":
     out_dir, config_name, overrides = sys.argv[1], sys.argv[2], sys.argv[3:]

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import soundfile as sf
 
-from utils.mixing import STEMS
+from utils.data.mixing import STEMS
 
 SR = 44100
 

@@ -1,11 +1,11 @@
-"""Tests for utils/alt_limiter.py: the evaluation-only compressor + soft clipper."""
+"""Tests for utils/limiters/alt_limiter.py: the evaluation-only compressor + soft clipper."""
 import numpy as np
 import pytest
 
-from utils.alt_limiter import alt_limit, alt_maximize_to_loudness
+from utils.limiters.alt_limiter import alt_limit, alt_maximize_to_loudness
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.maximizer import limit
+from utils.limiters.maximizer import limit
 
 SR = 44100
 

@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 
 from app import find_models
 from models import load_pretrained
-from utils.delimit import DelimitOptions, delimit_file
+from utils.inference.delimit import DelimitOptions, delimit_file
 from utils.errors import DelimitError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

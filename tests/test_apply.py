@@ -7,7 +7,7 @@ import torch
 from models import build_model, load_pretrained
 from tests.conftest import REPO
 from tests.helpers import SMALL
-from utils.apply import (Chunking, StreamingGain, apply_model, crossfade_weight, model_gain,
+from utils.inference.apply import (Chunking, StreamingGain, apply_model, crossfade_weight, model_gain,
                          song_statistics)
 
 
@@ -22,7 +22,7 @@ def small_model(seed=0):
 def limited_song(seconds, seed=3):
     """A generated song (prepro.make_stems) through the project's limiter: float32 (2, T)."""
     from prepro.make_stems import render_song
-    from utils.maximizer import limit
+    from utils.limiters.maximizer import limit
     mix = sum(render_song(seed, seconds).values())
     return limit(mix, 44100, threshold_db=-8.0)[0]
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from utils.config import CONFIG_DIR, defaults, load_config
+from utils.training.config import CONFIG_DIR, defaults, load_config
 from utils.errors import DelimitError
 
 
@@ -86,7 +86,7 @@ def test_shipped_configs_set_no_key_that_does_nothing(name, capsys):
 
 
 def test_keys_that_do_nothing_are_schema_keys():
-    from utils.config import NO_EFFECT, SCHEMA
+    from utils.training.config import NO_EFFECT, SCHEMA
 
     for group, keys in NO_EFFECT.items():
         assert set(keys) <= set(SCHEMA[group]), group

@@ -6,10 +6,10 @@ import torch
 
 from dataloader import MusdbXLTrainDataset, OnTheFlyDataset, ValidDataset, build_datasets
 from tests.helpers import SR, make_small_dataset, write_stems
-from utils.config import defaults
+from utils.training.config import defaults
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.mixing import mix_song
+from utils.data.mixing import mix_song
 
 SEQ = 0.5
 N = int(SEQ * SR)
@@ -159,7 +159,7 @@ def test_musdb_xl_items_from_ratio_equal_rebuilt_wavs(xl):
 
 
 def test_musdb_xl_item_is_the_stored_segment_and_its_mix(xl):
-    from utils.mixing import apply_ratio, load_ratio, mix_from_row
+    from utils.data.mixing import apply_ratio, load_ratio, mix_from_row
 
     root, npy_root, _ = xl
     dataset = musdb_xl(xl, use_fixed=0.0)

@@ -1,4 +1,4 @@
-"""Tests for utils/evaluation.py and its CLI eval_delimit.py: pairing, refusals, resampling,
+"""Tests for utils/evaluation/scoring.py and its CLI eval_delimit.py: pairing, refusals, resampling,
 CSV, summary, CLI exit codes."""
 import csv
 import os
@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import eval_delimit
-from utils import evaluation
+from utils.evaluation import scoring
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 
@@ -45,7 +45,7 @@ def _read_csv(path):
 def test_pairs_plain_folders_by_stem_across_extensions(tmp_path):
     refs, ests, ins = _plain_set(tmp_path)
     _write(f"{ests}/.tmp_partial.wav", _song(9))  # hidden: ignored
-    pairs, problems = evaluation.pair_files(refs, ests, ins)
+    pairs, problems = scoring.pair_files(refs, ests, ins)
     assert problems == []
     assert [p.name for p in pairs] == ["a", "b"]
     assert pairs[0].estimate.endswith("a.flac") and pairs[0].input.endswith("a.wav")
@@ -57,7 +57,7 @@ def test_pairs_musdb_layout(tmp_path):
         _write(f"{tmp_path}/xl/test/{song}/mixture.wav", 2 * _song(i))
         _write(f"{tmp_path}/out/{song}/all.wav", _song(i))
     _write(f"{tmp_path}/hq/train/Other/mixture.wav", _song(5))  # not scored
-    pairs, problems = evaluation.pair_files(f"{tmp_path}/hq", f"{tmp_path}/out",
+    pairs, problems = scoring.pair_files(f"{tmp_path}/hq", f"{tmp_path}/out",
                                             f"{tmp_path}/xl")
     assert problems == []
     assert [p.name for p in pairs] == ["Song One", "Song Two"]
@@ -71,7 +71,7 @@ def test_missing_counterparts_are_named(tmp_path):
     os.remove(f"{ests}/b.flac")
     os.remove(f"{ins}/c.wav")
     _write(f"{ests}/stray.wav", _song(3))
-    pairs, problems = evaluation.pair_files(refs, ests, ins)
+    pairs, problems = scoring.pair_files(refs, ests, ins)
     assert [p.name for p in pairs] == ["a"]
     assert len(problems) == 3
     assert any(p.startswith(f"{refs}/b.wav: no estimate") for p in problems)
@@ -82,13 +82,13 @@ def test_missing_counterparts_are_named(tmp_path):
 def test_duplicate_names_and_missing_folders_are_refused(tmp_path):
     refs, ests, _ = _plain_set(tmp_path)
     _write(f"{ests}/a.wav", _song(0))
-    _, problems = evaluation.pair_files(refs, ests)
+    _, problems = scoring.pair_files(refs, ests)
     assert len(problems) == 1 and "'a' is also" in problems[0]
     with pytest.raises(DelimitError, match="no such folder"):
-        evaluation.pair_files(str(tmp_path / "nope"), ests)
+        scoring.pair_files(str(tmp_path / "nope"), ests)
     os.makedirs(tmp_path / "empty")
     with pytest.raises(DelimitError, match="empty: no audio files"):
-        evaluation.pair_files(str(tmp_path / "empty"), ests)
+        scoring.pair_files(str(tmp_path / "empty"), ests)
 
 
 def test_unreadable_multichannel_and_mismatched_files_are_refused(tmp_path):
@@ -96,14 +96,14 @@ def test_unreadable_multichannel_and_mismatched_files_are_refused(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     with pytest.raises(DelimitError, match=f"{bad}: cannot read audio"):
-        evaluation.read_audio(str(bad))
+        scoring.read_audio(str(bad))
     _write(f"{tmp_path}/surround.wav", np.zeros((3, 100), np.float32))
     with pytest.raises(DelimitError, match="surround.wav: 3 channels"):
-        evaluation.read_audio(f"{tmp_path}/surround.wav")
+        scoring.read_audio(f"{tmp_path}/surround.wav")
     _write(f"{tmp_path}/mono.wav", _song(0, channels=1))
-    pair = evaluation.Pair("a", f"{refs}/a.wav", f"{tmp_path}/mono.wav")
+    pair = scoring.Pair("a", f"{refs}/a.wav", f"{tmp_path}/mono.wav")
     with pytest.raises(DelimitError, match="mono.wav: 1 channel"):
-        evaluation.load_pair(pair)
+        scoring.load_pair(pair)
 
 
 def test_resamples_estimate_to_reference_rate_and_trims(tmp_path):
@@ -112,19 +112,19 @@ def test_resamples_estimate_to_reference_rate_and_trims(tmp_path):
     _write(f"{tmp_path}/ref.wav", ref, sr=44100)
     import soxr
     _write(f"{tmp_path}/est.wav", soxr.resample(ref.T, 44100, 22050).T[:, :-100], sr=22050)
-    pair = evaluation.Pair("x", f"{tmp_path}/ref.wav", f"{tmp_path}/est.wav")
-    reference, estimate, limited, rate = evaluation.load_pair(pair)
+    pair = scoring.Pair("x", f"{tmp_path}/ref.wav", f"{tmp_path}/est.wav")
+    reference, estimate, limited, rate = scoring.load_pair(pair)
     assert rate == 44100 and limited is None
     assert reference.shape == estimate.shape == (2, 44100 - 200)
     # Tones well below 11 kHz survive the round trip through 22.05 kHz.
-    assert evaluation.score(reference, estimate, rate)["si_sdr"] > 40.0
+    assert scoring.score(reference, estimate, rate)["si_sdr"] > 40.0
 
 
 def test_score_columns_and_improvement(tmp_path):
     ref = _song(1, seconds=3.5)
     est = ref + 0.01 * _song(2, seconds=3.5)
     limited = np.clip(3 * ref, -0.3, 0.3)
-    row = evaluation.score(ref, est, SR, limited)
+    row = scoring.score(ref, est, SR, limited)
     assert list(row)[:6] == ["si_sdr", "multi_mse", "lufs", "lra", "crest", "plr"]
     assert row["si_sdr_improvement"] == pytest.approx(row["si_sdr"] - row["si_sdr_input"])
     assert row["multi_mse_improvement"] == pytest.approx(row["multi_mse_input"] -
@@ -203,21 +203,21 @@ def test_a_full_disk_leaves_no_results(tmp_path):
 def test_worst_files_come_first_in_summary(tmp_path):
     refs, ests, _ = _plain_set(tmp_path, names=("good", "bad"))
     _write(f"{ests}/bad.flac", _song(0) + 0.5 * _song(7))
-    rows, problems = evaluation.evaluate(refs, ests)
-    text = evaluation.summary_markdown(rows, problems, worst=1)
+    rows, problems = scoring.evaluate(refs, ests)
+    text = scoring.summary_markdown(rows, problems, worst=1)
     assert "| bad |" in text and "| good |" not in text
 
 
 def test_baselines_score_the_inputs(tmp_path):
     refs, _, ins = _plain_set(tmp_path)
-    raw, _ = evaluation.evaluate(refs, inputs=ins, baseline="input")
-    normed, _ = evaluation.evaluate(refs, inputs=ins, baseline="loudnorm")
+    raw, _ = scoring.evaluate(refs, inputs=ins, baseline="input")
+    normed, _ = scoring.evaluate(refs, inputs=ins, baseline="loudnorm")
     for a, b in zip(raw, normed):
         assert a["si_sdr"] == pytest.approx(a["si_sdr_input"])  # the input is the estimate
         assert b["si_sdr"] == pytest.approx(a["si_sdr"], abs=1e-6)  # gain does not change it
-        assert b["lufs"] == pytest.approx(evaluation.LOUDNORM_LUFS, abs=0.1)
+        assert b["lufs"] == pytest.approx(scoring.LOUDNORM_LUFS, abs=0.1)
         assert b["multi_mse"] != pytest.approx(a["multi_mse"])
-    audio, _ = evaluation.read_audio(f"{ins}/a.wav")
+    audio, _ = scoring.read_audio(f"{ins}/a.wav")
     assert raw[0]["lufs"] == pytest.approx(integrated_loudness(audio, SR))
     with pytest.raises(DelimitError, match="needs --inputs"):
-        evaluation.evaluate(refs, baseline="loudnorm")
+        scoring.evaluate(refs, baseline="loudnorm")

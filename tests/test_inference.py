@@ -1,4 +1,4 @@
-"""The main job end to end (inference.py, utils/delimit.py) and the streaming loudness
+"""The main job end to end (inference.py, utils/inference/delimit.py) and the streaming loudness
 meter it relies on (utils/loudness.py: LoudnessMeter)."""
 import hashlib
 import json
@@ -15,9 +15,9 @@ import inference
 from models import build_model
 from tests.conftest import REPO
 from tests.helpers import SMALL
-from utils.apply import Chunking
+from utils.inference.apply import Chunking
 from utils.audio import read_audio
-from utils.delimit import DelimitOptions, delimit, delimit_file
+from utils.inference.delimit import DelimitOptions, delimit, delimit_file
 from utils.errors import DelimitError
 from utils.loudness import LoudnessMeter, integrated_loudness
 

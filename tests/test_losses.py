@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from utils.losses import (CombinedLoss, capped_si_sdr, channel_si_sdr, neg_si_sdr_loss,
+from utils.training.losses import (CombinedLoss, capped_si_sdr, channel_si_sdr, neg_si_sdr_loss,
                           pairwise_si_sdr)
 
 

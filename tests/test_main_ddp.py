@@ -11,7 +11,7 @@ import torch
 import main_ddp
 from models import build_model, load_pretrained
 from tests.conftest import REPO
-from utils.config import load_config
+from utils.training.config import load_config
 
 SMALL_MODEL = ["conv_tasnet_params.n_filters=64", "conv_tasnet_params.hid_chan=64",
                "conv_tasnet_params.bn_chan=32", "conv_tasnet_params.skip_chan=32"]

@@ -12,8 +12,8 @@ from tests.helpers import SMALL_XL_SEQ as SEQ
 from tests.helpers import SR, make_small_dataset, write_stems
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.maximizer import limit, maximize_to_loudness
-from utils.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
+from utils.limiters.maximizer import limit, maximize_to_loudness
+from utils.data.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
                           make_ratio, mix_from_row, mix_song, stem_frames)
 
 

@@ -1,11 +1,11 @@
-"""Tests for utils/maximizer.py: the limiter's guarantees on many small random signals."""
+"""Tests for utils/limiters/maximizer.py: the limiter's guarantees on many small random signals."""
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.maximizer import (TRUE_PEAK_TOLERANCE_DB, _interpolator_taps, _interval_peaks,
+from utils.limiters.maximizer import (TRUE_PEAK_TOLERANCE_DB, _interpolator_taps, _interval_peaks,
                              character_lookahead_ms, limit, maximize_to_loudness,
                              measure_true_peak, random_limiter_params)
 

@@ -1,9 +1,9 @@
-"""Tests for utils/metrics.py on signals whose answers can be worked out by hand."""
+"""Tests for utils/evaluation/metrics.py on signals whose answers can be worked out by hand."""
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from utils import metrics
+from utils.evaluation import metrics
 
 SR = 44100
 

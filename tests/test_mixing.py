@@ -6,7 +6,7 @@ import soundfile as sf
 
 from tests.helpers import SR, write_stems
 from utils.errors import DelimitError
-from utils.mixing import (MUSDB_VALID_SONGS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
+from utils.data.mixing import (MUSDB_VALID_SONGS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
                           load_ratio, load_stem_segment, make_ratio, mix_from_row, parse_bool,
                           read_csv_rows, split_songs, stem_frames)
 

@@ -15,7 +15,7 @@ from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_so
 from prepro import debian_music
 from prepro.make_real_eval_sets import make_real_eval_sets
 from tests.helpers import SR, music, write_stems
-from utils.config import defaults, validate
+from utils.training.config import defaults, validate
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
 

@@ -1,6 +1,6 @@
 """A bus compressor ("glue"), and the mix-bus stage that makes generated mixes sound mixed.
 
-The design is deliberately unlike utils.alt_limiter's compressor (RMS detector, soft knee,
+The design is deliberately unlike utils.limiters.alt_limiter's compressor (RMS detector, soft knee,
 smoothing of the gain): here a peak envelope follower (instant-ish attack, release on the
 detected level), a hard knee, and the gain computed from the smoothed level.
 """
@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import njit
 
-from utils.maximizer import check_audio, check_rate
+from utils.limiters.maximizer import check_audio, check_rate
 
 
 def compress(audio, sample_rate, threshold_db, ratio=2.0, attack_ms=10.0, release_ms=150.0,

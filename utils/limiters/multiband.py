@@ -1,5 +1,5 @@
 """A three-band limiter, kept out of training: one of the two designs the real-music
-evaluation limits with (the other is utils.alt_limiter).
+evaluation limits with (the other is utils.limiters.alt_limiter).
 
   1. drive: the input is boosted by drive_db;
   2. split: low = 4th-order Linkwitz-Riley low-pass at low_hz, high = LR4 high-pass at high_hz,
@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import butter, sosfilt
 
-from utils.maximizer import check_audio, check_rate, drive_to_loudness
+from utils.limiters.maximizer import check_audio, check_rate, drive_to_loudness
 
 
 def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
@@ -46,7 +46,7 @@ def multiband_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu
                                    max_drive_db=40.0, max_iterations=12, **kwargs):
     """Find the drive that brings `multiband_limit`'s output within tolerance of target_lufs.
 
-    Returns (limited float32 (channels, time), drive_db), as utils.alt_limiter's search.
+    Returns (limited float32 (channels, time), drive_db), as utils.limiters.alt_limiter's search.
     """
     def limit_at(drive_db):
         return multiband_limit(audio, sample_rate, drive_db, **kwargs)

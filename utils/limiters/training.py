@@ -2,8 +2,8 @@
 all. Shared by every dataset that limits live (generated stems, real songs), so that they draw
 the same distribution.
 
-Training designs (utils.alt_limiter and utils.limiters.multiband are kept out, for evaluation):
-    maximizer              the look-ahead maximizer (utils.maximizer), settings drawn per item;
+Training designs (utils.limiters.alt_limiter and utils.limiters.multiband are kept out, for evaluation):
+    maximizer              the look-ahead maximizer (utils.limiters.maximizer), settings drawn per item;
     compressor_maximizer   a bus compressor (utils.limiters.compressor) into the maximizer;
     clipper_maximizer      a hard clipper shaving the top 1-6 dB into the maximizer.
 """
@@ -11,7 +11,7 @@ import numpy as np
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress
-from utils.maximizer import maximize_to_loudness, random_limiter_params
+from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
 
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer")
@@ -23,7 +23,7 @@ def check_variety(variety):
 
 
 def draw_limiter_params(rng, variety):
-    """`limit` keyword arguments: "wide" = utils.maximizer.random_limiter_params; "reference" =
+    """`limit` keyword arguments: "wide" = utils.limiters.maximizer.random_limiter_params; "reference" =
     musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other defaults."""
     check_variety(variety)
     if variety == "reference":

@@ -1,6 +1,6 @@
 """A second, different limiter, for evaluation only: compressor + soft clipper, no look-ahead.
 
-The model is trained on utils.maximizer (a look-ahead brickwall limiter whose output is the
+The model is trained on utils.limiters.maximizer (a look-ahead brickwall limiter whose output is the
 input times a smooth gain). This one shows how the model does on a limiter it never saw:
   1. drive: the input is boosted by drive_db;
   2. a causal feed-forward compressor: stereo-linked RMS detector (rms_ms), soft-knee gain
@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from utils.errors import DelimitError
-from utils.maximizer import check_audio, check_rate, drive_to_loudness
+from utils.limiters.maximizer import check_audio, check_rate, drive_to_loudness
 
 
 def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0, ratio=4.0,

@@ -2,7 +2,7 @@
 
 Reconstruction (estimate against the unlimited reference):
   - `si_sdr`: scale-invariant SDR in dB, per channel (zero-mean signals, eps 1e-8, the
-    definition of the reference's evaluation and of utils.losses), averaged over channels.
+    definition of the reference's evaluation and of utils.training.losses), averaged over channels.
   - `multi_resolution_mse`: mean squared difference of STFT *magnitudes* (not power, not dB),
     n_fft 2048/1024/512 with hops 512/256/128, summed over the three resolutions (the
     reference's "multi-resolution spectrogram MSE"; its librosa STFT settings: periodic Hann
@@ -168,7 +168,7 @@ def crest_factor(audio):
 
 def true_peak(audio, oversample=4, block=1 << 18):
     """True peak in dBTP: max |x| of the signal oversampled `oversample` times with scipy's
-    resample_poly (as utils.maximizer.measure_true_peak), computed in blocks with margins so
+    resample_poly (as utils.limiters.maximizer.measure_true_peak), computed in blocks with margins so
     that a whole song needs little memory. -inf for silence.
 
     Args:

@@ -1,4 +1,4 @@
-"""The engine behind utils.delimit: a song file de-limited in two passes, in the memory of
+"""The engine behind utils.inference.delimit: a song file de-limited in two passes, in the memory of
 about one model window whatever the song's length.
 
 Pass 1 (`analyse`) reads the song in blocks, runs the model window by window (GainStream),
@@ -7,7 +7,7 @@ measures the input and the de-limited signal (Analysis: loudness, peaks, gain st
 the plot's envelopes). From those measurements `song_levels` sets the scalar gains
 (Levels). Pass 2 (`render`) reads the song again with its stored gain and writes every
 audio output atomically. When the windows are normalised with the whole song's gLN
-statistics (utils.apply), a statistics pass over the song comes first.
+statistics (utils.inference.apply), a statistics pass over the song comes first.
 
 The gain is applied to the input at its own rate and channels: output = input * gain,
 where the model saw the song at 44.1 kHz (mono as dual-mono) and its gain was resampled back.
@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import plots
-from utils.apply import Chunking, StreamingGain, song_statistics
+from utils.inference.apply import Chunking, StreamingGain, song_statistics
 from utils.audio import (MODEL_RATE, AudioReader, AudioWriter, StreamResampler,
                          atomic_path, to_stereo)
 from utils.errors import DelimitError
@@ -55,7 +55,7 @@ class Levels:
     peak_normalized: bool
 
     def restored_db(self, gain_db):
-        """Restored gain in dB (see utils.delimit.FileReport) from the model's gain in dB."""
+        """Restored gain in dB (see utils.inference.delimit.FileReport) from the model's gain in dB."""
         return gain_db + to_db(self.input_gain * self.output_gain / self.match_gain)
 
 
@@ -94,7 +94,7 @@ def fit(gain, length):
 
 
 def statistics(model, blocks, sample_rate, options, bar=None):
-    """The statistics pass (utils.apply.song_statistics) over the song's blocks.
+    """The statistics pass (utils.inference.apply.song_statistics) over the song's blocks.
 
     Args:
         blocks: iterable of `(channels, n)` blocks at `sample_rate` (the model's input).

@@ -17,7 +17,8 @@ from models.conv_tasnet import ARCHITECTURE
 from utils.errors import DelimitError
 from utils.limiters.training import check_designs, check_variety
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG_DIR = os.path.join(REPO, "configs")
 
 NUM = (int, float)
 OPT_STR = (str, type(None))

@@ -1,4 +1,4 @@
-"""Scoring de-limited audio against the unlimited references (utils/metrics.py); the CLI is
+"""Scoring de-limited audio against the unlimited references (utils/evaluation/metrics.py); the CLI is
 eval_delimit.py.
 
 Pairing, by name: a folder holds plain files (`{name}.wav`, any of utils.audio's
@@ -25,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import audio as audio_io
-from utils import metrics, plots
+from utils import plots
+from utils.evaluation import metrics
 from utils.audio import AUDIO_EXTENSIONS, UnreadableAudio, resample, write_atomic
 from utils.errors import DelimitError
 from utils.loudness import normalize_loudness
@@ -174,7 +175,7 @@ def load_pair(pair, baseline=None):
 
 
 def dynamics(audio, sample_rate):
-    """{lufs, lra, crest, plr} of `audio` (channels, time) (see utils/metrics.py)."""
+    """{lufs, lra, crest, plr} of `audio` (channels, time) (see utils/evaluation/metrics.py)."""
     return {"lufs": metrics.integrated_loudness(audio, sample_rate),
             "lra": metrics.loudness_range(audio, sample_rate),
             "crest": metrics.crest_factor(audio),
