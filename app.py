@@ -32,8 +32,8 @@ import torch  # noqa: E402
 from inference import positive_float, str2bool  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.audio import AudioReader, AudioWriter  # noqa: E402
-from utils.inference.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
+from utils.inference.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 SESSION_SECONDS = 3600  # a session's last run is kept this long after its last use

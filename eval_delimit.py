@@ -3,10 +3,10 @@
     python -m eval_delimit --estimates DIR --references DIR [--inputs DIR] [--output DIR]
     python -m eval_delimit --baseline {input,loudnorm} --inputs DIR --references DIR [--output DIR]
 
-Songs are paired by name (a file's stem, or a musdb-style song folder: see utils/evaluation/scoring.py);
-estimates and inputs are resampled to the reference's rate and all three trimmed to the
-shortest. `--baseline input` scores the limited inputs themselves, `--baseline loudnorm` the
-inputs loudness-normalised to -14 LUFS, in place of estimates.
+Songs are paired by name (a file's stem, or a musdb-style song folder: see
+utils/evaluation/scoring.py); estimates and inputs are resampled to the reference's rate and all
+three trimmed to the shortest. `--baseline input` scores the limited inputs themselves,
+`--baseline loudnorm` the inputs loudness-normalised to -14 LUFS, in place of estimates.
 
 Writes into --output (default ./eval_results): results.csv (a row per file: name, then the
 metrics), summary.md (mean, median, min, max per metric and the worst files; also printed)

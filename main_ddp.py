@@ -25,9 +25,9 @@ from tqdm import tqdm
 from dataloader import build_datasets, build_song_cache, song_cache_dir, source_weights
 from models import build_model
 from utils import plots
+from utils.errors import DelimitError
 from utils.training import train_utils
 from utils.training.config import load_config
-from utils.errors import DelimitError
 from utils.training.losses import CombinedLoss, channel_si_sdr
 
 

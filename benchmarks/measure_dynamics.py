@@ -20,10 +20,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataloader import SongCache, build_song_cache, song_cache_dir  # noqa: E402
+from utils.data.mixing import list_songs, mix_song, stem_frames  # noqa: E402
+from utils.evaluation.metrics import crest_factor, peak_to_loudness_ratio  # noqa: E402
 from utils.limiters.compressor import mix_bus, random_bus_params  # noqa: E402
 from utils.loudness import integrated_loudness  # noqa: E402
-from utils.evaluation.metrics import crest_factor, peak_to_loudness_ratio  # noqa: E402
-from utils.data.mixing import list_songs, mix_song, stem_frames  # noqa: E402
 
 RATE = 44100
 

@@ -15,8 +15,15 @@ import torch
 
 from dataloader.musdb_xl_train import MusdbXLTrainDataset
 from dataloader.on_the_fly import OnTheFlyDataset
-from dataloader.songs import (MIN_SONG_SECONDS, VALID_EXCERPT_SECONDS, SongCache, SongDataset,
-                              SongValidDataset, build_song_cache, split_song_list)
+from dataloader.songs import (
+    MIN_SONG_SECONDS,
+    VALID_EXCERPT_SECONDS,
+    SongCache,
+    SongDataset,
+    SongValidDataset,
+    build_song_cache,
+    split_song_list,
+)
 from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
 from utils.data.mixing import split_songs
@@ -71,8 +78,9 @@ def source_weights(cfg):
 
 
 def build_datasets(cfg):
-    """(train_dataset, valid_dataset) for a nested config validated by utils.training.config (every key
-    present). Every value the config drives is passed, so that no dataset default applies."""
+    """(train_dataset, valid_dataset) for a nested config validated by utils.training.config
+    (every key present). Every value the config drives is passed, so that no dataset default
+    applies."""
     dirs, data = cfg["dir_params"], cfg["data_params"]
     seed = cfg["sys_params"]["seed"]
     target_lufs = data["limitaug_custom_target_lufs"]

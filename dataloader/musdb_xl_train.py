@@ -6,11 +6,22 @@ import soundfile as sf
 import torch
 
 from dataloader.on_the_fly import to_tensor
+from utils.data.mixing import (
+    FIXED_COLUMNS,
+    RANDOM_COLUMNS,
+    STEMS,
+    apply_ratio,
+    coherent_row,
+    load_ratio,
+    mix_from_row,
+    parse_bool,
+    random_csv_paths,
+    read_csv_rows,
+    split_songs,
+    stem_frames,
+)
 from utils.errors import DelimitError
 from utils.loudness import normalize_loudness
-from utils.data.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, coherent_row,
-                          load_ratio, mix_from_row, parse_bool, random_csv_paths, read_csv_rows,
-                          split_songs, stem_frames)
 
 
 class MusdbXLTrainDataset(torch.utils.data.Dataset):
@@ -18,7 +29,8 @@ class MusdbXLTrainDataset(torch.utils.data.Dataset):
 
     Item i, a pair of float32 tensors (2, round(seq_dur * sample_rate)):
         limited: a stored limited segment (rebuilt from CSV row + stems + ratio with the same
-            utils.data.mixing functions as prepro/save_musdb_XL_train_wave.py, or read from its wavs);
+            utils.data.mixing functions as prepro/save_musdb_XL_train_wave.py, or read from its
+            wavs);
         target: the unlimited mix of the same stems, gains and swaps, normalised to
             target_loudnorm_lufs.
     With probability use_fixed a random window of a whole limited training song ("fixed") is

@@ -2,12 +2,19 @@
 import numpy as np
 import torch
 
+from utils.data.mixing import (
+    MAX_REDRAWS,
+    coherent_row,
+    draw_row,
+    list_songs,
+    mix_from_row,
+    split_songs,
+    stem_frames,
+)
 from utils.errors import DelimitError
 from utils.limiters.compressor import mix_bus, random_bus_params
 from utils.limiters.training import check_designs, check_variety, limit_for_training
 from utils.loudness import gain_between, integrated_loudness
-from utils.data.mixing import (MAX_REDRAWS, coherent_row, draw_row, list_songs, mix_from_row,
-                          split_songs, stem_frames)
 
 
 def to_tensor(audio):

@@ -14,12 +14,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from utils.audio import (MODEL_RATE, AudioReader, StreamResampler, atomic_path,
-                         find_audio_files, to_stereo)
+from utils.audio import (
+    MODEL_RATE,
+    AudioReader,
+    StreamResampler,
+    atomic_path,
+    find_audio_files,
+    to_stereo,
+)
+from utils.data.mixing import song_name_hash
 from utils.errors import DelimitError
 from utils.limiters.training import limit_for_training
 from utils.loudness import gain_between, integrated_loudness
-from utils.data.mixing import song_name_hash
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
 VALID_ONE_IN = 12  # about 1 song in 12 is held back for validation

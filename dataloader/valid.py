@@ -3,11 +3,11 @@ import numpy as np
 import torch
 
 from dataloader.on_the_fly import to_tensor
+from utils.data.mixing import mix_song, song_name_hash, stem_frames
 from utils.errors import DelimitError
+from utils.limiters.maximizer import maximize_to_loudness
 from utils.limiters.training import draw_limiter_params
 from utils.loudness import normalize_loudness
-from utils.limiters.maximizer import maximize_to_loudness
-from utils.data.mixing import mix_song, song_name_hash, stem_frames
 
 
 class ValidDataset(torch.utils.data.Dataset):

@@ -15,7 +15,6 @@ import argparse
 import csv
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -147,8 +146,10 @@ def summary(rows):
     lines = []
     for package in dict.fromkeys(r["package"] for r in rows):
         mine = [r for r in rows if r["package"] == package]
-        lines.append(f"{package:24s} {len(mine):4d} songs {sum(r['seconds'] for r in mine) / 3600:6.2f} h")
-    lines.append(f"{'total':24s} {len(rows):4d} songs {sum(r['seconds'] for r in rows) / 3600:6.2f} h")
+        hours = sum(r["seconds"] for r in mine) / 3600
+        lines.append(f"{package:24s} {len(mine):4d} songs {hours:6.2f} h")
+    hours = sum(r["seconds"] for r in rows) / 3600
+    lines.append(f"{'total':24s} {len(rows):4d} songs {hours:6.2f} h")
     return lines
 
 

@@ -30,11 +30,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepro.make_stems import STEMS, generated_song_seed, render_song, song_name
-from utils.limiters.alt_limiter import alt_maximize_to_loudness
 from utils.audio import atomic_path, write_audio
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness, normalize_loudness
+from utils.limiters.alt_limiter import alt_maximize_to_loudness
 from utils.limiters.maximizer import maximize_to_loudness
+from utils.loudness import integrated_loudness, normalize_loudness
 
 EVAL_MIN_SEED = 9000  # training songs use run seeds below this
 SAMPLE_RATE = 44100

@@ -19,8 +19,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepro.make_stems import render_song
-from utils.evaluation import metrics
 from utils.audio import read_audio, write_audio
+from utils.evaluation import metrics
 from utils.limiters.maximizer import maximize_to_loudness
 
 EXAMPLE_SEED = 424242  # not a run seed of the training (1) or evaluation (>= 9000) sets' songs
@@ -62,7 +62,8 @@ def main(argv=None):
     limited, _ = read_audio(DEFAULT_PATH)
     output, rate = read_audio(args.check)
     if rate != SAMPLE_RATE or output.shape != reference.shape:
-        print(f"error: {args.check}: expected {reference.shape} at {SAMPLE_RATE} Hz", file=sys.stderr)
+        print(f"error: {args.check}: expected {reference.shape} at {SAMPLE_RATE} Hz",
+              file=sys.stderr)
         return 1
     print(describe("unlimited", reference, reference))
     print(describe("limited", limited, reference))

@@ -20,8 +20,9 @@ then 0: faster releases reach higher loudness). If even character 0 misses, or t
 already louder than the target at 0 dB drive, the whole mix is redrawn (as silent mixes are),
 and a fixed song gets a new (target, character) draw. So every item lands within 0.5 LU, and
 max_threshold / max_character record the drive and the character actually used: re-limiting
-the row's mix with them (utils.limiters.maximizer.limit) gives the stored ratio bit for bit. On generated
-stems (prepro.make_stems) about 1 segment in 30 needs a faster character, 1 in 600 a redraw.
+the row's mix with them (utils.limiters.maximizer.limit) gives the stored ratio bit for bit. On
+generated stems (prepro.make_stems) about 1 segment in 30 needs a faster character, 1 in 600 a
+redraw.
 Fixed songs: every training song whole, limited the same way (a silent song is kept unlimited,
 ratio 0). Validation songs (utils.data.mixing.split_songs) are used for neither.
 The result depends only on (stems, seed, arguments), whatever the number of workers: segment
@@ -40,12 +41,23 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.audio import atomic_path
+from utils.data.mixing import (
+    FIXED_COLUMNS,
+    MAX_REDRAWS,
+    RANDOM_COLUMNS,
+    apply_ratio,
+    draw_row,
+    make_ratio,
+    mix_from_row,
+    mix_song,
+    random_csv_paths,
+    song_name_hash,
+    split_songs,
+    stem_frames,
+)
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness
 from utils.limiters.maximizer import maximize_to_loudness
-from utils.data.mixing import (FIXED_COLUMNS, MAX_REDRAWS, RANDOM_COLUMNS, apply_ratio, draw_row,
-                          make_ratio, mix_from_row, mix_song, random_csv_paths, song_name_hash,
-                          split_songs, stem_frames)
+from utils.loudness import integrated_loudness
 
 SAMPLE_RATE = 44100
 TOLERANCE_LU = 0.5

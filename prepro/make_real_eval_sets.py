@@ -29,10 +29,17 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.limiters.alt_limiter import alt_maximize_to_loudness  # noqa: E402
-from utils.audio import (MODEL_RATE, atomic_path, find_audio_files, read_audio,  # noqa: E402
-                         resample, to_stereo, write_audio)
+from utils.audio import (  # noqa: E402
+    MODEL_RATE,
+    atomic_path,
+    find_audio_files,
+    read_audio,
+    resample,
+    to_stereo,
+    write_audio,
+)
 from utils.errors import DelimitError  # noqa: E402
+from utils.limiters.alt_limiter import alt_maximize_to_loudness  # noqa: E402
 from utils.limiters.multiband import multiband_maximize_to_loudness  # noqa: E402
 from utils.loudness import integrated_loudness, normalize_loudness  # noqa: E402
 

@@ -65,7 +65,8 @@ def render_song(seed, seconds, sample_rate=44100):
     """
     if seconds <= 0:
         raise DelimitError(f"render_song: seconds must be > 0, got {seconds}")
-    # One independent stream per part, so a change in one part's code leaves the others as they were.
+    # One independent stream per part, so a change in one part's code leaves the others as they
+    # were.
     plan_rng, drum_rng, bass_rng, other_rng, vocal_rng, mix_rng = [
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
     plan = make_plan(plan_rng, seconds, sample_rate)
@@ -160,7 +161,9 @@ def _write_song(job):
 
 def make_stems(output, n_songs, seconds, seed=0, workers=1, split="train", subtype="FLOAT",
                mixture=False, sample_rate=44100, progress=True):
-    """Write n_songs songs under output/split (see the module docstring); returns (written, skipped)."""
+    """Write n_songs songs under output/split (see the module docstring).
+
+    Returns (written, skipped)."""
     if n_songs < 1:
         raise DelimitError(f"--n_songs must be >= 1, got {n_songs}")
     if seconds <= 0:
@@ -210,8 +213,10 @@ def main(argv=None):
                         help="run seed; song i uses generated_song_seed(seed, i)")
     parser.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
     parser.add_argument("--split", default="train", help="sub-folder, e.g. train or test")
-    parser.add_argument("--subtype", default="FLOAT", help="wav sample format: FLOAT, PCM_16, PCM_24")
-    parser.add_argument("--mixture", action="store_true", help="also write mixture.wav (sum of stems)")
+    parser.add_argument("--subtype", default="FLOAT",
+                        help="wav sample format: FLOAT, PCM_16, PCM_24")
+    parser.add_argument("--mixture", action="store_true",
+                        help="also write mixture.wav (sum of stems)")
     args = parser.parse_args(argv)
     try:
         written, skipped = make_stems(args.output, args.n_songs, args.seconds, args.seed,
@@ -219,7 +224,8 @@ def main(argv=None):
     except DelimitError as e:
         print(f"make_stems: error: {e}", file=sys.stderr)
         return 1
-    print(f"{written} songs written, {skipped} already complete, in {os.path.join(args.output, args.split)}")
+    folder = os.path.join(args.output, args.split)
+    print(f"{written} songs written, {skipped} already complete, in {folder}")
     return 0
 
 

@@ -24,9 +24,17 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.audio import atomic_path
+from utils.data.mixing import (
+    FIXED_COLUMNS,
+    RANDOM_COLUMNS,
+    apply_ratio,
+    load_ratio,
+    mix_from_row,
+    mix_song,
+    random_csv_paths,
+    read_csv_rows,
+)
 from utils.errors import DelimitError
-from utils.data.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, apply_ratio, load_ratio,
-                          mix_from_row, mix_song, random_csv_paths, read_csv_rows)
 
 SAMPLE_RATE = 44100
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from utils.limiters.alt_limiter import alt_limit, alt_maximize_to_loudness
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness
+from utils.limiters.alt_limiter import alt_limit, alt_maximize_to_loudness
 from utils.limiters.maximizer import limit
+from utils.loudness import integrated_loudness
 
 SR = 44100
 

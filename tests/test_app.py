@@ -18,8 +18,8 @@ from gradio_client.exceptions import AppError
 
 from app import find_models
 from models import load_pretrained
-from utils.inference.delimit import DelimitOptions, delimit_file
 from utils.errors import DelimitError
+from utils.inference.delimit import DelimitOptions, delimit_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_SECONDS = 240  # importing gradio and torch on 2 busy cores can be slow

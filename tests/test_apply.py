@@ -7,9 +7,14 @@ import torch
 from models import build_model, load_pretrained
 from tests.conftest import REPO
 from tests.helpers import SMALL
-from utils.inference.apply import (Chunking, StreamingGain, apply_model, crossfade_weight, model_gain,
-                         song_statistics)
-
+from utils.inference.apply import (
+    Chunking,
+    StreamingGain,
+    apply_model,
+    crossfade_weight,
+    model_gain,
+    song_statistics,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

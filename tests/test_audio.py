@@ -6,8 +6,17 @@ import pytest
 import soundfile as sf
 import soxr
 
-from utils.audio import (AudioReader, AudioWriter, StreamResampler, atomic_path,
-                         find_audio_files, read_audio, resample, to_stereo, write_audio)
+from utils.audio import (
+    AudioReader,
+    AudioWriter,
+    StreamResampler,
+    atomic_path,
+    find_audio_files,
+    read_audio,
+    resample,
+    to_stereo,
+    write_audio,
+)
 from utils.errors import DelimitError
 
 

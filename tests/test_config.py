@@ -2,11 +2,12 @@ import os
 
 import pytest
 
-from utils.training.config import CONFIG_DIR, defaults, load_config
 from utils.errors import DelimitError
+from utils.training.config import CONFIG_DIR, defaults, load_config
 
+SHIPPED = sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml"))  # config names
 
-@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")))
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_config_loads(name):
     config = load_config(name)
     assert config["model_loss_params"]["architecture"] == "conv_tasnet_mask_on_output"
@@ -79,7 +80,7 @@ def test_keys_that_do_nothing_here_warn_when_set(capsys):
                    "config that this project does not read)"]
 
 
-@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")))
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_set_no_key_that_does_nothing(name, capsys):
     load_config(name)
     assert capsys.readouterr().err == ""

@@ -6,10 +6,10 @@ import torch
 
 from dataloader import MusdbXLTrainDataset, OnTheFlyDataset, ValidDataset, build_datasets
 from tests.helpers import SR, make_small_dataset, write_stems
-from utils.training.config import defaults
+from utils.data.mixing import mix_song
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
-from utils.data.mixing import mix_song
+from utils.training.config import defaults
 
 SEQ = 0.5
 N = int(SEQ * SR)

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 import eval_delimit
-from utils.evaluation import scoring
 from utils.errors import DelimitError
+from utils.evaluation import scoring
 from utils.loudness import integrated_loudness
 
 SR = 16000  # small files: the metrics work at any rate

@@ -15,10 +15,10 @@ import inference
 from models import build_model
 from tests.conftest import REPO
 from tests.helpers import SMALL
-from utils.inference.apply import Chunking
 from utils.audio import read_audio
-from utils.inference.delimit import DelimitOptions, delimit, delimit_file
 from utils.errors import DelimitError
+from utils.inference.apply import Chunking
+from utils.inference.delimit import DelimitOptions, delimit, delimit_file
 from utils.loudness import LoudnessMeter, integrated_loudness
 
 

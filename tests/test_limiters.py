@@ -4,10 +4,10 @@ import pytest
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress, mix_bus, random_bus_params
+from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
 from utils.limiters.multiband import multiband_limit, multiband_maximize_to_loudness
 from utils.limiters.training import TRAINING_DESIGNS, check_designs, limit_for_training
 from utils.loudness import integrated_loudness
-from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
 
 SR = 44100
 

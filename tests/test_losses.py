@@ -3,8 +3,13 @@ import math
 import pytest
 import torch
 
-from utils.training.losses import (CombinedLoss, capped_si_sdr, channel_si_sdr, neg_si_sdr_loss,
-                          pairwise_si_sdr)
+from utils.training.losses import (
+    CombinedLoss,
+    capped_si_sdr,
+    channel_si_sdr,
+    neg_si_sdr_loss,
+    pairwise_si_sdr,
+)
 
 
 def test_si_sdr_matches_the_snr_of_added_orthogonal_noise():
@@ -12,8 +17,10 @@ def test_si_sdr_matches_the_snr_of_added_orthogonal_noise():
     clean = torch.randn(1, 2, 20000)
     noise = torch.randn(1, 2, 20000)
     # make the noise exactly orthogonal to each clean channel, at 10 dB below it
-    noise = noise - (noise * clean).sum(-1, keepdim=True) / clean.pow(2).sum(-1, keepdim=True) * clean
-    noise = noise * (clean.norm(dim=-1, keepdim=True) / noise.norm(dim=-1, keepdim=True)) / math.sqrt(10)
+    noise = noise - ((noise * clean).sum(-1, keepdim=True)
+                     / clean.pow(2).sum(-1, keepdim=True) * clean)
+    noise = (noise * (clean.norm(dim=-1, keepdim=True) / noise.norm(dim=-1, keepdim=True))
+             / math.sqrt(10))
     torch.testing.assert_close(channel_si_sdr(clean + noise, clean), torch.tensor([10.0]),
                                atol=1e-3, rtol=0)
 
@@ -23,7 +30,8 @@ def test_si_sdr_is_scale_and_offset_invariant():
     target = torch.randn(2, 2, 5000)
     estimate = target + 0.3 * torch.randn(2, 2, 5000)
     base = channel_si_sdr(estimate, target)
-    torch.testing.assert_close(channel_si_sdr(0.1 * estimate + 0.5, target), base, atol=1e-3, rtol=0)
+    torch.testing.assert_close(channel_si_sdr(0.1 * estimate + 0.5, target), base,
+                               atol=1e-3, rtol=0)
 
 
 def test_pairwise_matrix_holds_cross_channel_pairs_and_loss_is_its_negative_mean():
@@ -47,7 +55,8 @@ def test_combined_loss_adds_weighted_terms_and_mrstft_is_scale_invariant():
     mrstft = CombinedLoss(["mrstft"], [1.0])
     torch.testing.assert_close(both(estimate, target),
                                sdr_only(estimate, target) + 0.5 * mrstft(estimate, target))
-    torch.testing.assert_close(mrstft(4.0 * estimate, target), mrstft(estimate, target), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(mrstft(4.0 * estimate, target), mrstft(estimate, target),
+                               rtol=1e-4, atol=1e-5)
     assert mrstft(estimate, target) < mrstft(torch.randn(2, 2, 8192), target)
 
 

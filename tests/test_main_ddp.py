@@ -40,7 +40,8 @@ def test_smoke_training_writes_reference_format_checkpoints(stems, tmp_path, mon
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = str(tmp_path / "out")
-    code = main_ddp.main(["--config=smoke", *smoke_overrides(stems, out, "wandb_params.use_wandb=true")])
+    code = main_ddp.main(["--config=smoke",
+                          *smoke_overrides(stems, out, "wandb_params.use_wandb=true")])
     assert code == 0
     folder = checkpoint_dir(out)
     for name in ("all.chkpnt", "all.pth", "all.json", "loss_curve.png"):
@@ -75,7 +76,8 @@ def test_training_changes_the_weights_and_lowers_the_loss(stems, tmp_path):
 
 def test_bad_config_fails_before_anything_starts(tmp_path, capsys):
     out = tmp_path / "out"
-    code = main_ddp.main(["--config=smoke", f"dir_params.output_directory={out}", "hyperparams.lr=fast"])
+    code = main_ddp.main(["--config=smoke", f"dir_params.output_directory={out}",
+                          "hyperparams.lr=fast"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: hyperparams.lr: expected int or float, got 'fast'"]

@@ -10,11 +10,20 @@ from prepro.make_musdb_XL_train import main, make_dataset, make_fixed, make_segm
 from tests.helpers import SMALL_XL_SEGMENTS as N_SEGMENTS
 from tests.helpers import SMALL_XL_SEQ as SEQ
 from tests.helpers import SR, make_small_dataset, write_stems
+from utils.data.mixing import (
+    FIXED_COLUMNS,
+    RANDOM_COLUMNS,
+    STEMS,
+    apply_ratio,
+    draw_row,
+    make_ratio,
+    mix_from_row,
+    mix_song,
+    stem_frames,
+)
 from utils.errors import DelimitError
-from utils.loudness import integrated_loudness
 from utils.limiters.maximizer import limit, maximize_to_loudness
-from utils.data.mixing import (FIXED_COLUMNS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
-                          make_ratio, mix_from_row, mix_song, stem_frames)
+from utils.loudness import integrated_loudness
 
 
 @pytest.fixture(scope="module")

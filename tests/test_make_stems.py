@@ -5,8 +5,15 @@ import pytest
 import soundfile as sf
 from scipy.ndimage import median_filter
 
-from prepro.make_stems import (PEAK_LIMIT, STEMS, generated_song_seed, main, make_stems,
-                               render_song, song_name)
+from prepro.make_stems import (
+    PEAK_LIMIT,
+    STEMS,
+    generated_song_seed,
+    main,
+    make_stems,
+    render_song,
+    song_name,
+)
 from prepro.synth.song import make_melody, make_plan
 from prepro.synth.voice import render_vocals
 from utils.errors import DelimitError
@@ -129,7 +136,8 @@ def test_cli_writes_musdb_layout_and_skips_complete_songs(tmp_path):
         assert sorted(os.listdir(out / "train" / name)) == sorted(f"{s}.wav" for s in STEMS)
         for stem in STEMS:
             info = sf.info(str(out / "train" / name / f"{stem}.wav"))
-            assert (info.channels, info.samplerate, info.frames, info.subtype) == (2, SR, 2 * SR, "FLOAT")
+            assert ((info.channels, info.samplerate, info.frames, info.subtype)
+                    == (2, SR, 2 * SR, "FLOAT"))
     assert not (out / ".partial").exists()
     data, _ = sf.read(str(out / "train" / names[1] / "drums.wav"), dtype="float32")
     np.testing.assert_array_equal(data.T, render_song(generated_song_seed(5, 1), 2.0)["drums"])

@@ -4,10 +4,17 @@ import pytest
 from scipy.signal import resample_poly
 
 from utils.errors import DelimitError
+from utils.limiters.maximizer import (
+    TRUE_PEAK_TOLERANCE_DB,
+    _interpolator_taps,
+    _interval_peaks,
+    character_lookahead_ms,
+    limit,
+    maximize_to_loudness,
+    measure_true_peak,
+    random_limiter_params,
+)
 from utils.loudness import integrated_loudness
-from utils.limiters.maximizer import (TRUE_PEAK_TOLERANCE_DB, _interpolator_taps, _interval_peaks,
-                             character_lookahead_ms, limit, maximize_to_loudness,
-                             measure_true_peak, random_limiter_params)
 
 SR = 44100
 

@@ -5,10 +5,22 @@ import pytest
 import soundfile as sf
 
 from tests.helpers import SR, write_stems
+from utils.data.mixing import (
+    MUSDB_VALID_SONGS,
+    RANDOM_COLUMNS,
+    STEMS,
+    apply_ratio,
+    draw_row,
+    load_ratio,
+    load_stem_segment,
+    make_ratio,
+    mix_from_row,
+    parse_bool,
+    read_csv_rows,
+    split_songs,
+    stem_frames,
+)
 from utils.errors import DelimitError
-from utils.data.mixing import (MUSDB_VALID_SONGS, RANDOM_COLUMNS, STEMS, apply_ratio, draw_row,
-                          load_ratio, load_stem_segment, make_ratio, mix_from_row, parse_bool,
-                          read_csv_rows, split_songs, stem_frames)
 
 
 @pytest.fixture

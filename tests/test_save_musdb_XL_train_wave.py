@@ -9,8 +9,8 @@ import soundfile as sf
 from prepro.save_musdb_XL_train_wave import main
 from tests.helpers import SMALL_XL_SEQ as SEQ
 from tests.helpers import SR, make_small_dataset
-from utils.limiters.maximizer import limit
 from utils.data.mixing import RANDOM_COLUMNS, STEMS, mix_from_row, mix_song, random_csv_paths
+from utils.limiters.maximizer import limit
 
 
 @pytest.fixture(scope="module")

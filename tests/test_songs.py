@@ -10,14 +10,19 @@ import soundfile as sf
 import torch
 
 from dataloader import WeightedSources, build_datasets
-from dataloader.songs import (SongCache, SongDataset, SongValidDataset, build_song_cache,
-                              split_song_list)
+from dataloader.songs import (
+    SongCache,
+    SongDataset,
+    SongValidDataset,
+    build_song_cache,
+    split_song_list,
+)
 from prepro import debian_music
 from prepro.make_real_eval_sets import make_real_eval_sets
 from tests.helpers import SR, music, write_stems
-from utils.training.config import defaults, validate
 from utils.errors import DelimitError
 from utils.loudness import integrated_loudness
+from utils.training.config import defaults, validate
 
 
 @pytest.fixture(scope="module")

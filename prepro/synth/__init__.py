@@ -1,1 +1,2 @@
-"""Procedural multi-track songs (vocals, bass, drums, other) for training data; see prepro.make_stems."""
+"""Procedural multi-track songs (vocals, bass, drums, other) for training data; see
+prepro.make_stems."""

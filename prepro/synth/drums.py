@@ -79,7 +79,8 @@ def _tom(rng, sr, f0):
 
 def make_kit(rng, sr, boomy=False):
     """A drum kit: name -> list of N_VARIANTS (body, transient) pairs, mono (n,) or stereo (2, n),
-    name -> pan and name -> gain. boomy: a long electronic (808-like) kick instead of a tight one."""
+    name -> pan and name -> gain. boomy: a long electronic (808-like) kick instead of a tight
+    one."""
     p = dict(
         kick_f0=rng.uniform(120, 300), kick_f1=rng.uniform(40, 65),
         kick_sweep=rng.uniform(0.01, 0.05),
@@ -102,7 +103,8 @@ def make_kit(rng, sr, boomy=False):
                 for _ in range(N_VARIANTS)],
         "open": [_cymbal(rng, sr, p, 1.5, p["hat_open"], p["hat_hp"], p["hat_metal"])
                  for _ in range(N_VARIANTS)],
-        "crash": [_cymbal(rng, sr, p, 3.0, rng.uniform(0.3, 0.7), rng.uniform(2500, 5000), 0.3, True)
+        "crash": [_cymbal(rng, sr, p, 3.0, rng.uniform(0.3, 0.7), rng.uniform(2500, 5000), 0.3,
+                          True)
                   for _ in range(2)],
         "ride": [_cymbal(rng, sr, p, 2.0, rng.uniform(0.25, 0.6), rng.uniform(3000, 6000), 0.7)
                  for _ in range(N_VARIANTS)],
@@ -121,8 +123,7 @@ def make_kit(rng, sr, boomy=False):
 
 def base_pattern(rng, style, steps):
     """One bar of a drum style: name -> velocities per 16th step, shape (steps,)."""
-    z = lambda: np.zeros(steps)
-    kick, snare, hat, open_hat = z(), z(), z(), z()
+    kick, snare, hat, open_hat = (np.zeros(steps) for _ in range(4))
     eighths = np.arange(0, steps, 2)
     if style == "waltz":
         kick[0] = 1.0
@@ -217,7 +218,8 @@ def _bar_events(rng, plan, section, bar, pattern, ghost_prob):
 def render_drums(plan, rng):
     """The drum stem, float64 (2, plan.n_samples), before mixing levels."""
     sr, T = plan.sample_rate, plan.n_samples
-    kit, pans, gains = make_kit(rng, sr, plan.drum_style in ("trap", "hiphop") and rng.random() < 0.6)
+    boomy = plan.drum_style in ("trap", "hiphop") and rng.random() < 0.6
+    kit, pans, gains = make_kit(rng, sr, boomy)
     plan.extra["ride_in_chorus"] = rng.random() < 0.3
     ghost_prob = 0.0
     if plan.drum_style in ("funk", "hiphop", "rock"):
@@ -244,7 +246,8 @@ def render_drums(plan, rng):
                 events.append((max(plan.sample_of(t), 0), name, v, level))
         # A crash (with kick) on the downbeat after a fill, if the next section has drums.
         nxt = section.start_bar + section.n_bars
-        if section.fill and nxt < plan.n_bars and plan.section_of_bar(nxt).drums not in (None, "full"):
+        if (section.fill and nxt < plan.n_bars
+                and plan.section_of_bar(nxt).drums not in (None, "full")):
             t0 = plan.sample_of(plan.time_of(nxt))
             events.append((t0, "crash", 1.0, plan.level(plan.section_of_bar(nxt).intensity)))
     events.sort(key=lambda e: e[0])

@@ -42,7 +42,8 @@ def adsr(n, sample_rate, attack, decay, sustain, release, gate):
     env = np.empty(n)
     # Raised-sine attack: no click, but still fast enough to read as an attack.
     env[:a] = np.sin(0.5 * np.pi * np.arange(a) / a) ** 2
-    env[a:] = sustain + (1.0 - sustain) * np.exp(-np.arange(n - a) / (max(decay, 1e-4) * sample_rate))
+    decay_samples = max(decay, 1e-4) * sample_rate
+    env[a:] = sustain + (1.0 - sustain) * np.exp(-np.arange(n - a) / decay_samples)
     g = min(int(gate * sample_rate), n)
     if g < n:
         level = env[g - 1] if g > 0 else 0.0

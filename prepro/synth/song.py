@@ -311,7 +311,8 @@ def make_melody(plan, rng, sections, low, high, density=0.6, phrase_bars=None):
                 # Chord tones on strong beats, scale steps between; drift back to the centre.
                 cands = chord.pcs if strong else scale
                 options = np.arange(int(pitch) - 7, int(pitch) + 8)
-                options = options[np.isin(options % 12, cands) & (options >= low) & (options <= high)]
+                options = options[np.isin(options % 12, cands)
+                                  & (options >= low) & (options <= high)]
                 if len(options) == 0:
                     options = np.array([int(np.clip(pitch, low, high))])
                 dist = np.abs(options - pitch) + 0.3 * np.abs(options - center) / 6.0

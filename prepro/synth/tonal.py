@@ -5,8 +5,21 @@ panned and added into the stem at its (humanised) start.
 """
 import numpy as np
 
-from prepro.synth.dsp import (add_at, adsr, exp_decay, fade_edges, filt, harmonic_table,
-                              midi_to_hz, osc, pan_mono, pluck_string, soft_clip, svf, table_read)
+from prepro.synth.dsp import (
+    add_at,
+    adsr,
+    exp_decay,
+    fade_edges,
+    filt,
+    harmonic_table,
+    midi_to_hz,
+    osc,
+    pan_mono,
+    pluck_string,
+    soft_clip,
+    svf,
+    table_read,
+)
 from prepro.synth.song import make_melody, smooth_voicing
 
 
@@ -18,9 +31,13 @@ def _hits(plan, rng, section, mask, legato=0.95):
     for bar in plan.bars_of(section):
         for i, s in enumerate(steps):
             t0 = plan.time_of(bar, s)
-            t1 = plan.time_of(bar, steps[i + 1]) if i + 1 < len(steps) else plan.time_of(bar + 1, steps[0])
+            if i + 1 < len(steps):
+                t1 = plan.time_of(bar, steps[i + 1])
+            else:
+                t1 = plan.time_of(bar + 1, steps[0])
             t1 = min(t1, end_time)
-            out.append((t0 + rng.normal(0.0, plan.timing_jitter), max((t1 - t0) * legato, 0.05), bar, s))
+            out.append((t0 + rng.normal(0.0, plan.timing_jitter), max((t1 - t0) * legato, 0.05),
+                        bar, s))
     return out
 
 
@@ -86,7 +103,8 @@ def render_bass(plan, rng):
         else:
             mask = _mask(steps, [0] if rng.random() < 0.5 else range(0, steps, 8))
         level = plan.level(section.intensity)
-        for i, (t0, gate, bar, step) in enumerate(_hits(plan, rng, section, mask, rng.uniform(0.6, 0.97))):
+        hits = _hits(plan, rng, section, mask, rng.uniform(0.6, 0.97))
+        for i, (t0, gate, bar, step) in enumerate(hits):
             beat = bar * plan.beats_per_bar + step / 4.0
             chord = plan.chord_at(beat)
             root = low + (chord.root - low) % 12
@@ -153,8 +171,8 @@ def _guitar_chord(tone, notes, gate, down, sr, rng, muted):
     sig = np.zeros(n)
     t60 = 0.15 if muted else tone["t60"]
     for i, m in enumerate(order):
-        s = pluck_string(float(midi_to_hz(m)), int(length * sr), sr, rng, t60=t60, bright=tone["bright"],
-                         pick=tone["pick"])
+        s = pluck_string(float(midi_to_hz(m)), int(length * sr), sr, rng, t60=t60,
+                         bright=tone["bright"], pick=tone["pick"])
         add_at(sig[None], s[None], int(i * spread * sr), rng.uniform(0.7, 1.0))
     sig *= adsr(n, sr, 0.001, 10.0, 1.0, 0.03, n / sr - 0.03)
     if tone["drive"] > 1.0:
@@ -169,17 +187,18 @@ def render_other(plan, rng):
     T = plan.n_samples
     track = np.zeros((2, T))
     tones = {
-        "pad": dict(detune=rng.uniform(-15, 15, int(rng.integers(2, 4))), cut=rng.uniform(700, 3000),
-                    lfo=rng.uniform(0.1, 0.5), attack=rng.uniform(0.1, 0.8),
-                    release=rng.uniform(0.2, 0.8), gain=rng.uniform(0.1, 0.2)),
+        "pad": dict(detune=rng.uniform(-15, 15, int(rng.integers(2, 4))),
+                    cut=rng.uniform(700, 3000), lfo=rng.uniform(0.1, 0.5),
+                    attack=rng.uniform(0.1, 0.8), release=rng.uniform(0.2, 0.8),
+                    gain=rng.uniform(0.1, 0.2)),
         "keys": dict(kind=str(rng.choice(["epiano", "organ", "piano", "piano"])),
                      index=rng.uniform(1.0, 4.0), ratio=float(rng.choice([1.0, 2.0, 3.0, 14.0])),
                      decay=rng.uniform(0.3, 1.2), bars=rng.uniform(0.0, 1.0, 5),
                      gain=rng.uniform(0.12, 0.25)),
-        "guitar": dict(style=str(rng.choice(["strum", "arp", "power"])), strum=rng.uniform(0.01, 0.04),
-                       t60=rng.uniform(1.0, 4.0), bright=rng.uniform(0.6, 0.9),
-                       pick=rng.uniform(0.08, 0.3), drive=1.0, cab=rng.uniform(3000, 6000),
-                       gain=rng.uniform(0.15, 0.3)),
+        "guitar": dict(style=str(rng.choice(["strum", "arp", "power"])),
+                       strum=rng.uniform(0.01, 0.04), t60=rng.uniform(1.0, 4.0),
+                       bright=rng.uniform(0.6, 0.9), pick=rng.uniform(0.08, 0.3), drive=1.0,
+                       cab=rng.uniform(3000, 6000), gain=rng.uniform(0.15, 0.3)),
         "pluck": dict(shape=str(rng.choice(["saw", "square"])), env=rng.uniform(4, 20),
                       cut_decay=rng.uniform(0.05, 0.3), res=rng.uniform(0.7, 4.0),
                       decay=rng.uniform(0.1, 0.4), gain=rng.uniform(0.1, 0.2)),
@@ -195,7 +214,8 @@ def render_other(plan, rng):
             "pluck": rng.uniform(-0.6, 0.6), "lead": rng.uniform(-0.2, 0.2)}
     # Comping rhythms per song (16th steps of a bar).
     keys_mask = _mask(steps, _pick(rng, [[0], [0, 8], [0, 6, 10], [2, 6, 10, 14], [0, 4, 8, 12]]))
-    strum_mask = _mask(steps, _pick(rng, [range(0, 16, 2), [0, 4, 6, 10, 12, 14], [0, 3, 6, 8, 12]]))
+    strum_mask = _mask(steps, _pick(rng, [range(0, 16, 2), [0, 4, 6, 10, 12, 14],
+                                          [0, 3, 6, 8, 12]]))
     prev = {}
 
     for section in plan.sections:
@@ -203,8 +223,9 @@ def render_other(plan, rng):
         for role in section.other:
             tone, gain = tones[role], tones[role]["gain"] * level
             if role == "pad":
-                for c in [c for c in plan.chords if section.start_bar * plan.beats_per_bar <= c.start_beat
-                          < (section.start_bar + section.n_bars) * plan.beats_per_bar]:
+                first_beat = section.start_bar * plan.beats_per_bar
+                end_beat = (section.start_bar + section.n_bars) * plan.beats_per_bar
+                for c in [c for c in plan.chords if first_beat <= c.start_beat < end_beat]:
                     notes = smooth_voicing(c.pcs, 52, prev.get("pad"), 4)
                     prev["pad"] = notes
                     gate = c.n_beats * plan.beat_sec
@@ -220,12 +241,14 @@ def render_other(plan, rng):
                     c = plan.chord_at(bar * plan.beats_per_bar + step / 4.0)
                     notes = smooth_voicing(c.pcs, 55, prev.get(role), 4 if role == "keys" else 3)
                     prev[role] = notes
-                    vel = float(np.clip(rng.normal(0.8, 0.1) + (0.15 if step % 8 == 0 else 0), 0.3, 1.1))
+                    accent = 0.15 if step % 8 == 0 else 0
+                    vel = float(np.clip(rng.normal(0.8, 0.1) + accent, 0.3, 1.1))
                     if role == "pluck":  # arpeggio: one chord tone a step, an octave up
                         m = notes[i % len(notes)] + 12
                         note = _synth_pluck(tone, float(midi_to_hz(m)), gate, sr)
                     else:
-                        note = sum(_keys_note(tone, float(midi_to_hz(m)), gate, sr, rng) for m in notes)
+                        note = sum(_keys_note(tone, float(midi_to_hz(m)), gate, sr, rng)
+                                   for m in notes)
                     add_at(track, pan_mono(note, pans[role]), plan.sample_of(t0), gain * vel)
             elif role == "guitar":
                 _render_guitar(plan, rng, section, tone, strum_mask, pans["guitar"], gain, track)
@@ -249,8 +272,8 @@ def _render_guitar(plan, rng, section, tone, strum_mask, pan, gain, track):
         if style == "arp":
             notes = smooth_voicing(c.pcs, 52, None, 4)
             m = notes[[0, 2, 1, 3, 2, 1][i % 6] % len(notes)]
-            sig = pluck_string(float(midi_to_hz(m)), int((gate * 2 + 0.3) * sr), sr, rng, t60=tone["t60"],
-                               bright=tone["bright"], pick=tone["pick"])
+            sig = pluck_string(float(midi_to_hz(m)), int((gate * 2 + 0.3) * sr), sr, rng,
+                               t60=tone["t60"], bright=tone["bright"], pick=tone["pick"])
             add_at(track, pan_mono(fade_edges(sig, sr), pan), plan.sample_of(t0), gain * vel * 0.5)
         elif style == "power":
             root = 40 + (c.root - 40) % 12
@@ -263,7 +286,8 @@ def _render_guitar(plan, rng, section, tone, strum_mask, pan, gain, track):
             notes = smooth_voicing(c.pcs, 45, None, 6)
             down = step % 4 == 0 or rng.random() < 0.5
             sig = _guitar_chord(tone, notes, gate, down, sr, rng, False)
-            add_at(track, pan_mono(sig, pan), plan.sample_of(t0), gain * vel * (1.0 if down else 0.7) * 0.4)
+            add_at(track, pan_mono(sig, pan), plan.sample_of(t0),
+                   gain * vel * (1.0 if down else 0.7) * 0.4)
 
 
 def _render_lead(plan, rng, section, tone, pan, gain, track):

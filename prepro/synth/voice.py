@@ -8,8 +8,15 @@ and breaths between phrases. Backing vocals in some choruses sing a third above 
 import numpy as np
 from scipy.signal import istft, lfilter, stft
 
-from prepro.synth.dsp import (add_at, filt, harmonic_table, midi_to_hz, n_harmonics, pan_mono,
-                              table_read)
+from prepro.synth.dsp import (
+    add_at,
+    filt,
+    harmonic_table,
+    midi_to_hz,
+    n_harmonics,
+    pan_mono,
+    table_read,
+)
 from prepro.synth.song import make_melody
 
 # Formant frequencies F1..F4 (Hz, adult male) and amplitudes (linear) of a few vowels.
@@ -118,7 +125,8 @@ def _sing_span(plan, rng, singer, notes, T):
             start = a - m - int(0.05 * sr)
             if start >= 0:
                 noise = filt(rng.standard_normal(m), "bandpass", (800, 5000), sr)
-                add_at(voiced[None], (noise * np.hanning(m))[None], start, 0.008 * amp[min(a + m, T - 1)])
+                add_at(voiced[None], (noise * np.hanning(m))[None], start,
+                       0.008 * amp[min(a + m, T - 1)])
     return voiced
 
 
@@ -133,7 +141,8 @@ def _formants(source, frame_vowel, singer, sr):
     idx = np.where(fv >= 0, np.arange(n_frames), 0)
     idx = np.maximum.accumulate(idx)
     fv = np.where(fv[idx] >= 0, fv[idx], 0)
-    freqs = np.array([VOWELS[v][0] for v in _VOWEL_NAMES], dtype=np.float32)[fv] * singer["formant_scale"]
+    freqs = (np.array([VOWELS[v][0] for v in _VOWEL_NAMES], dtype=np.float32)[fv]
+             * singer["formant_scale"])
     gains = np.array([VOWELS[v][1] for v in _VOWEL_NAMES], dtype=np.float32)[fv]
     tau = 0.04 * sr / HOP
     freqs = np.stack([_one_pole(freqs[:, i], tau, freqs[0, i]) for i in range(4)], axis=1)
@@ -184,8 +193,9 @@ def render_vocals(plan, rng):
         low=low, high=low + int(rng.integers(14, 20)),
         formant_scale=(1.15 if female else 1.0) * rng.uniform(0.95, 1.05),
         attack=rng.uniform(0.02, 0.06), glide=rng.uniform(0.015, 0.05), scoop=rng.uniform(0.0, 2.0),
-        vib_rate=rng.uniform(4.8, 6.5), vib_semi=rng.uniform(0.15, 0.6), vib_delay=rng.uniform(0.15, 0.35),
-        tilt=rng.uniform(1.2, 1.8), breathy=rng.uniform(0.003, 0.03), consonants=rng.uniform(0.3, 0.7),
+        vib_rate=rng.uniform(4.8, 6.5), vib_semi=rng.uniform(0.15, 0.6),
+        vib_delay=rng.uniform(0.15, 0.35), tilt=rng.uniform(1.2, 1.8),
+        breathy=rng.uniform(0.003, 0.03), consonants=rng.uniform(0.3, 0.7),
         breaths=rng.uniform(0.3, 0.9),
     )
     sections = [s for s in plan.sections if s.vocals]
@@ -210,6 +220,7 @@ def render_vocals(plan, rng):
             interval = (new_pc - pc) % 12 if shift > 0 else -((pc - new_pc) % 12)
             back.append((t0 + rng.normal(0, 0.01), dur, midi + interval, ph, level))
         for pan in (-0.5, 0.5):
-            other = dict(singer, breaths=0.0, consonants=0.1, formant_scale=singer["formant_scale"] * 1.03)
+            other = dict(singer, breaths=0.0, consonants=0.1,
+                         formant_scale=singer["formant_scale"] * 1.03)
             track += pan_mono(_sing(plan, rng, other, back, T), pan, 0.35)
     return track

@@ -57,10 +57,10 @@ def kept_starts():
 
 
 def main():
-    import asteroid
-    import torch
     from importlib import resources
 
+    import asteroid
+    import torch
     from music_de_limiter import load_pretrained_model
 
     weights = resources.files("music_de_limiter") / "pretrained" / "weights.pth"

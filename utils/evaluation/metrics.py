@@ -168,8 +168,8 @@ def crest_factor(audio):
 
 def true_peak(audio, oversample=4, block=1 << 18):
     """True peak in dBTP: max |x| of the signal oversampled `oversample` times with scipy's
-    resample_poly (as utils.limiters.maximizer.measure_true_peak), computed in blocks with margins so
-    that a whole song needs little memory. -inf for silence.
+    resample_poly (as utils.limiters.maximizer.measure_true_peak), computed in blocks with margins
+    so that a whole song needs little memory. -inf for silence.
 
     Args:
         audio: float array (channels, time) (or (time,)).

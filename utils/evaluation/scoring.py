@@ -1,5 +1,5 @@
-"""Scoring de-limited audio against the unlimited references (utils/evaluation/metrics.py); the CLI is
-eval_delimit.py.
+"""Scoring de-limited audio against the unlimited references (utils/evaluation/metrics.py); the
+CLI is eval_delimit.py.
 
 Pairing, by name: a folder holds plain files (`{name}.wav`, any of utils.audio's
 AUDIO_EXTENSIONS; the name is the file stem) and/or musdb-style song folders
@@ -26,9 +26,9 @@ from tqdm import tqdm
 
 from utils import audio as audio_io
 from utils import plots
-from utils.evaluation import metrics
 from utils.audio import AUDIO_EXTENSIONS, UnreadableAudio, resample, write_atomic
 from utils.errors import DelimitError
+from utils.evaluation import metrics
 from utils.loudness import normalize_loudness
 
 LOUDNORM_LUFS = -14.0

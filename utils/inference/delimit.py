@@ -3,8 +3,8 @@
 The main job, one straight line: read -> to 44.1 kHz stereo -> windows -> model ->
 overlap-add -> the gain back to the input's rate -> input * gain -> loudness -> write.
 
-`delimit_file` streams (utils.inference.two_pass): pass 1 runs the model over the song block by block
-and measures loudness and peaks, pass 2 applies gain and loudness and writes every output
+`delimit_file` streams (utils.inference.two_pass): pass 1 runs the model over the song block by
+block and measures loudness and peaks, pass 2 applies gain and loudness and writes every output
 atomically. Memory stays about one model window whatever the song's length. The gain is
 applied to the input at its own rate and channels (mono stays mono, a 96 kHz song keeps its
 content above 22 kHz).
@@ -17,10 +17,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from utils.inference import two_pass
-from utils.inference.apply import Chunking
 from utils.audio import AudioReader
 from utils.errors import DelimitError
+from utils.inference import two_pass
+from utils.inference.apply import Chunking
 from utils.loudness import LoudnessMeter, gain_between, to_db
 
 

@@ -21,10 +21,16 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import plots
-from utils.inference.apply import Chunking, StreamingGain, song_statistics
-from utils.audio import (MODEL_RATE, AudioReader, AudioWriter, StreamResampler,
-                         atomic_path, to_stereo)
+from utils.audio import (
+    MODEL_RATE,
+    AudioReader,
+    AudioWriter,
+    StreamResampler,
+    atomic_path,
+    to_stereo,
+)
 from utils.errors import DelimitError
+from utils.inference.apply import Chunking, StreamingGain, song_statistics
 from utils.loudness import LoudnessMeter, gain_between, to_db
 
 MIN_GAIN = 1e-7  # floor of the gain, so that it always has a level in dB
@@ -55,7 +61,8 @@ class Levels:
     peak_normalized: bool
 
     def restored_db(self, gain_db):
-        """Restored gain in dB (see utils.inference.delimit.FileReport) from the model's gain in dB."""
+        """Restored gain in dB (see utils.inference.delimit.FileReport) from the model's gain in
+        dB."""
         return gain_db + to_db(self.input_gain * self.output_gain / self.match_gain)
 
 

@@ -2,8 +2,10 @@
 all. Shared by every dataset that limits live (generated stems, real songs), so that they draw
 the same distribution.
 
-Training designs (utils.limiters.alt_limiter and utils.limiters.multiband are kept out, for evaluation):
-    maximizer              the look-ahead maximizer (utils.limiters.maximizer), settings drawn per item;
+Training designs (utils.limiters.alt_limiter and utils.limiters.multiband are kept out, for
+evaluation):
+    maximizer              the look-ahead maximizer (utils.limiters.maximizer), settings drawn
+                           per item;
     compressor_maximizer   a bus compressor (utils.limiters.compressor) into the maximizer;
     clipper_maximizer      a hard clipper shaving the top 1-6 dB into the maximizer.
 """
@@ -23,8 +25,9 @@ def check_variety(variety):
 
 
 def draw_limiter_params(rng, variety):
-    """`limit` keyword arguments: "wide" = utils.limiters.maximizer.random_limiter_params; "reference" =
-    musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other defaults."""
+    """`limit` keyword arguments: "wide" = utils.limiters.maximizer.random_limiter_params;
+    "reference" = musdb-XL-train's character min(Gamma(2, 1), 10) with the maximizer's other
+    defaults."""
     check_variety(variety)
     if variety == "reference":
         return {"character": float(min(rng.gamma(2.0, 1.0), 10.0))}

@@ -79,7 +79,8 @@ SCHEMA = {
         "lr_decay_gamma": (NUM, 0.5),
         "lr_decay_patience": (int, 15),
         "lr_scheduler": (OPT_STR, "step_lr"),
-        "min_lr": (OPT_NUM, None),  # project: plateau floor; default lr / 100 (the reference's was above lr)
+        # project: plateau floor; default lr / 100 (the reference's was above lr)
+        "min_lr": (OPT_NUM, None),
         "patience": (int, 50),
         "gradient_clip": (OPT_NUM, 5.0),
         "ema": (bool, False),
@@ -114,7 +115,8 @@ SCHEMA = {
         # project: validate on the first N s of each stem song (null: whole songs), or on
         # excerpts of N s of each held-back real song (null: 10 s)
         "valid_max_seconds": (OPT_NUM, None),
-        # project: {n_songs, seconds, seed}: generate dir_params.root with prepro.make_stems if missing
+        # project: {n_songs, seconds, seed}: generate dir_params.root with prepro.make_stems if
+        # missing
         "generate_stems": ((dict, type(None)), None),
         # project: {songs, stems, musdb_xl}: the share of training items from each source
         # (null: the stems, or musdb-XL-train when dir_params.ozone_root is set)
@@ -179,7 +181,8 @@ def _check_type(where, value, types):
     # bool is an int in Python: do not let True pass as a number, nor 1 as a bool.
     if isinstance(value, bool) and bool not in types:
         ok = False
-    elif isinstance(value, int) and not isinstance(value, bool) and bool in types and int not in types:
+    elif (isinstance(value, int) and not isinstance(value, bool) and bool in types
+          and int not in types):
         ok = False
     else:
         ok = isinstance(value, types)
@@ -196,7 +199,8 @@ def defaults():
 def merge(config, overrides, source):
     """Copy `overrides` ({group: {key: value}}) into `config`, refusing unknown keys."""
     if not isinstance(overrides, dict):
-        raise DelimitError(f"{source}: expected a mapping of groups, got {type(overrides).__name__}")
+        raise DelimitError(f"{source}: expected a mapping of groups, "
+                           f"got {type(overrides).__name__}")
     for group, keys in overrides.items():
         if group not in SCHEMA:
             raise DelimitError(f"{source}: unknown group {group!r} (known: {', '.join(SCHEMA)})")
@@ -210,7 +214,8 @@ def merge(config, overrides, source):
 
 
 def parse_override(text):
-    """'group.key=value' -> {group: {key: value}}, the value parsed as YAML (1e-4, true, null, [a])."""
+    """'group.key=value' -> {group: {key: value}}, the value parsed as YAML (1e-4, true, null,
+    [a])."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise DelimitError(f"override {text!r}: expected group.key=value")
     name, raw = text.split("=", 1)
@@ -231,7 +236,8 @@ def validate(config):
         for key, (types, _) in keys.items():
             value = config[group][key]
             # YAML reads 1e-4 as a string when written without a dot; accept numeric strings.
-            if isinstance(value, str) and float in (types if isinstance(types, tuple) else (types,)):
+            allowed = types if isinstance(types, tuple) else (types,)
+            if isinstance(value, str) and float in allowed:
                 try:
                     value = config[group][key] = float(value)
                 except ValueError:
@@ -245,7 +251,8 @@ def validate(config):
             raise DelimitError(f"model_loss_params.{prefix}_loss_func: {funcs!r}; "
                                f"choose from {', '.join(LOSSES)}")
         if len(scales) != len(funcs):
-            raise DelimitError(f"model_loss_params.{prefix}_loss_scales: one scale per loss expected")
+            raise DelimitError(f"model_loss_params.{prefix}_loss_scales: "
+                               "one scale per loss expected")
     if hp["optimizer"] not in ("adamw", "adam"):
         raise DelimitError(f"hyperparams.optimizer: {hp['optimizer']!r}; choose adamw or adam")
     if hp["lr_scheduler"] not in (None, "step_lr", "plateau", "none"):
