@@ -149,6 +149,18 @@ def test_continual_training_starts_a_new_run_from_a_weight_folder(stems, tmp_pat
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
 
 
+def test_a_run_folder_gives_its_best_weights_to_a_new_run_and_its_checkpoint_to_resume(tmp_path):
+    from utils.training.train_utils import resolve_resume_path
+
+    (tmp_path / "all.pth").write_bytes(b"best")
+    (tmp_path / "all.chkpnt").write_bytes(b"last")
+    folder = str(tmp_path)
+    assert resolve_resume_path(folder, None, "all", weights_only=True).endswith("all.pth")
+    assert resolve_resume_path(folder, None, "all").endswith("all.chkpnt")
+    os.remove(tmp_path / "all.pth")
+    assert resolve_resume_path(folder, None, "all", weights_only=True).endswith("all.chkpnt")
+
+
 def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, tmp_path):
     """A run on whole songs (plus stems), with unlimited items and the capped loss: with no
     checkpoint of its own it starts from dir_params.init_weights; run again, it resumes."""

@@ -26,8 +26,9 @@ def atomic_json_save(obj, path):
 
 def resolve_resume_path(resume, checkpoint_dir, target, weights_only=False):
     """`dir_params.resume`: true -> this run's own checkpoint; a folder or a .chkpnt path.
-    With `weights_only` (continual training) a weight folder's {target}.pth or a .pth path
-    also does. Returns the file to load, or None when there is nothing to resume."""
+    With `weights_only` (continual training, dir_params.init_weights) a .pth path also does,
+    and a folder's {target}.pth, the run's best weights, comes before its last .chkpnt.
+    Returns the file to load, or None when there is nothing to resume."""
     if resume in (None, False, ""):
         return None
     if resume is True:
@@ -37,7 +38,7 @@ def resolve_resume_path(resume, checkpoint_dir, target, weights_only=False):
         return resume
     candidates = [os.path.join(resume, f"{target}.chkpnt")]
     if weights_only:
-        candidates.append(os.path.join(resume, f"{target}.pth"))
+        candidates.insert(0, os.path.join(resume, f"{target}.pth"))
     for path in candidates:
         if os.path.isfile(path):
             return path
