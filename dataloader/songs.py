@@ -20,6 +20,7 @@ from utils.audio import (
     StreamResampler,
     atomic_path,
     find_audio_files,
+    to_pcm,
     to_stereo,
 )
 from utils.data.mixing import song_name_hash
@@ -48,7 +49,7 @@ def _decode(song_root, relative, cache_root):
 
 
 def _write_s16(out, block):
-    samples = np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2")
+    samples = to_pcm(block, 16).astype("<i2")
     out.write(np.ascontiguousarray(samples.T).tobytes())
     return block.shape[1]
 

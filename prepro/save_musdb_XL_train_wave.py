@@ -16,14 +16,12 @@ import multiprocessing
 import os
 import sys
 
-import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.audio import atomic_path
+from utils.audio import write_audio
 from utils.data.mixing import (
     FIXED_COLUMNS,
     RANDOM_COLUMNS,
@@ -40,12 +38,9 @@ SAMPLE_RATE = 44100
 
 
 def write_wav(path, audio, sample_rate=SAMPLE_RATE):
-    """Write (channels, time) float audio as PCM_16 wav atomically (temporary file in the same
-    folder, then os.replace). Samples are rounded to the nearest 16-bit step (libsndfile's own
-    conversion truncates) and clipped to the 16-bit range."""
-    pcm = np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767)
-    with atomic_path(path) as tmp:
-        sf.write(tmp, pcm.astype(np.int16).T, sample_rate, subtype="PCM_16", format="WAV")
+    """Write (channels, time) float audio as PCM_16 wav atomically (utils.audio.to_pcm's rule:
+    rounded to the nearest 16-bit step, clipped)."""
+    write_audio(path, audio, sample_rate, subtype="PCM_16")
 
 
 def limited_segment(root, npy_root, row, sample_rate=SAMPLE_RATE):

@@ -14,6 +14,7 @@ from utils.audio import (
     find_audio_files,
     read_audio,
     resample,
+    to_pcm,
     to_stereo,
     write_audio,
 )
@@ -174,6 +175,22 @@ def test_integer_output_clips_instead_of_wrapping(tmp_path):
     decoded = read_audio(path)[0][0]
     assert decoded[0] == pytest.approx(0.5, abs=1e-4)
     assert decoded[1] > 0.99 and decoded[2] < -0.99 and decoded[3] > 0.99
+
+
+@pytest.mark.parametrize("subtype,bits", [("PCM_16", 16), ("PCM_24", 24)])
+def test_integer_files_hold_the_nearest_step(tmp_path, subtype, bits):
+    """One rule for every integer write: the nearest step (libsndfile alone rounds down)."""
+    step = 2.0 ** -(bits - 1)
+    steps = np.array([0.4, 0.6, 1.4, 1.6, -0.4, -0.6, -1.6, 1000.5001, -1000.4999])
+    audio = (steps * step)[None]
+    expected = np.array([0, 1, 1, 2, 0, -1, -2, 1001, -1000])
+    path = str(tmp_path / "steps.wav")
+    write_audio(path, audio, 44100, subtype)
+    stored = sf.read(path, dtype="int32")[0] >> (32 - bits)
+    np.testing.assert_array_equal(stored, expected)
+    assert to_pcm(np.array([1.0, -1.0, 2.0]), 16).tolist() == [32767, -32768, 32767]
+    np.testing.assert_array_equal(to_pcm(audio, bits) >> (0 if bits == 16 else 32 - bits),
+                                  expected[None])
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):

@@ -231,6 +231,21 @@ def write_atomic(path, data):
         f.write(data)
 
 
+PCM_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+
+
+def to_pcm(audio, bits=16):
+    """The project's one rule from float samples to integer ones: scaled by 2**(bits-1),
+    rounded to the nearest step, clipped to the integer range. int16 for 16 bits; for 24 and 32
+    bits, int32 holding the value in its top bytes (how libsndfile takes 24-bit samples).
+    libsndfile's own float conversion rounds down, half a step of bias; this one does not."""
+    scale = 2.0 ** (bits - 1)
+    pcm = np.clip(np.round(np.asarray(audio, np.float64) * scale), -scale, scale - 1)
+    if bits == 16:
+        return pcm.astype(np.int16)
+    return pcm.astype(np.int32) << (32 - bits)
+
+
 class AudioWriter:
     """Writes a wav file block by block, atomically (see `atomic_path`); a context manager.
 
@@ -238,14 +253,14 @@ class AudioWriter:
         path (str): final path.
         sample_rate (int), channels (int).
         subtype (str): soundfile subtype, e.g. "PCM_16", "PCM_24" or "FLOAT". Integer
-            subtypes get their samples clipped to [-1, 1] (libsndfile would wrap them).
+            subtypes are converted by `to_pcm` (rounded, clipped).
     """
 
     def __init__(self, path, sample_rate, channels, subtype="PCM_16"):
         self.path = path
         self.channels = channels
         self.frames = 0
-        self._clip = subtype.startswith("PCM")
+        self._bits = PCM_BITS.get(subtype)
         self._tmp = _temp_path(path)
         try:
             self._file = sf.SoundFile(self._tmp, "w", sample_rate, channels, subtype,
@@ -257,9 +272,9 @@ class AudioWriter:
     def write(self, block):
         """Append `(channels, n)` samples."""
         block = np.asarray(block, dtype=np.float32).reshape(self.channels, -1)
-        if self._clip:
-            block = np.clip(block, -1.0, 1.0)
-        self._file.write(block.T)
+        if self._bits:
+            block = to_pcm(block, self._bits)
+        self._file.write(np.ascontiguousarray(block.T))
         self.frames += block.shape[1]
 
     def __enter__(self):
