@@ -22,18 +22,12 @@ import sys
 import tempfile
 import threading
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as inference.py: idle threads sleep
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing goes out
+import numpy as np
+import soundfile as sf
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-
-from inference import positive_float, str2bool  # noqa: E402
-from models import load_pretrained  # noqa: E402
-from utils.audio import AudioReader, AudioWriter  # noqa: E402
-from utils.errors import DelimitError  # noqa: E402
-from utils.inference.delimit import DelimitOptions, delimit_file, output_paths  # noqa: E402
+from inference import positive_float, str2bool
+from utils.audio import AudioReader, AudioWriter
+from utils.errors import DelimitError
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 SESSION_SECONDS = 3600  # a session's last run is kept this long after its last use
@@ -89,6 +83,8 @@ class Models:
             raise DelimitError(f"unknown model {label!r}; choose one of {list(self.folders)}")
         with self.lock:
             if label not in self.loaded:
+                from models import load_pretrained
+
                 self.loaded[label] = load_pretrained(self.folders[label], "all", self.device)[0]
             return self.loaded[label]
 
@@ -189,6 +185,9 @@ def _user_message(err, path):
 def build_app(models, device, max_seconds, runs_folder):
     """The Gradio Blocks of the page (not launched)."""
     import gradio as gr  # here: gradio reads GRADIO_TEMP_DIR when imported
+
+    from utils.inference.delimit import DelimitOptions, delimit_file, output_paths
+
     labels = list(models.folders)
 
     def delimit_song(path, model_label, ratio, previous, progress=gr.Progress(track_tqdm=True)):
@@ -261,6 +260,8 @@ def build_app(models, device, max_seconds, runs_folder):
 
 
 def pick_device(name):
+    import torch
+
     if name == "cuda" and not torch.cuda.is_available():
         raise DelimitError("--device cuda: CUDA is not available")
     return "cuda" if name == "auto" and torch.cuda.is_available() else \
@@ -268,6 +269,12 @@ def pick_device(name):
 
 
 def main(argv=None):
+    # Before torch and gradio load: idle OpenMP threads sleep (as in inference.main), and
+    # gradio sends nothing out.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import torch
+
     args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     try:
