@@ -56,9 +56,16 @@ def excerpt_folder(input_root, output_root, seconds):
     if not songs:
         raise DelimitError(f"{input_root}: no songs (wav, flac, ogg, opus, mp3, aiff)")
     total_seconds, total_bytes, failures = 0.0, 0, 0
+    written = {}  # output path -> the song it came from
     for path in tqdm(songs, desc="excerpts", unit="song"):
         relative = os.path.splitext(os.path.relpath(path, input_root))[0] + ".opus"
         out = os.path.join(output_root, relative)
+        if out in written:  # a.ogg beside a.mp3: one name once the extension is gone
+            tqdm.write(f"error: {path}: same name as {written[out]} without the extension; "
+                       "left out")
+            failures += 1
+            continue
+        written[out] = path
         try:
             excerpt = middle_excerpt(path, seconds)
             if excerpt is None:

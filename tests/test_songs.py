@@ -233,5 +233,7 @@ def test_excerpt_songs_keeps_the_middle_and_splits_like_the_original(tmp_path):
     assert frames["pkg/long.opus"] == pytest.approx(4 * SR, abs=SR // 50)  # back at 44.1 kHz
 
     (songs / "broken.ogg").write_bytes(b"not audio")
+    sf.write(songs / "short.wav", music(5.0).T, SR)  # short.flac's name without its extension
     assert main(["--input", str(songs), "--output", str(tmp_path / "again")]) == 1
-    assert (tmp_path / "again" / "pkg" / "long.opus").is_file()  # the bad file stopped nothing
+    assert (tmp_path / "again" / "pkg" / "long.opus").is_file()  # bad files stopped nothing
+    assert sf.info(str(tmp_path / "again" / "short.opus")).duration == pytest.approx(6.0, abs=0.05)
