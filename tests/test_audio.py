@@ -175,6 +175,8 @@ def test_integer_output_clips_instead_of_wrapping(tmp_path):
     decoded = read_audio(path)[0][0]
     assert decoded[0] == pytest.approx(0.5, abs=1e-4)
     assert decoded[1] > 0.99 and decoded[2] < -0.99 and decoded[3] > 0.99
+    write_audio(path, np.array([[0.5, 1.5, -1.5]], np.float32), 44100, "PCM_U8")
+    np.testing.assert_allclose(read_audio(path)[0][0], [0.5, 127 / 128, -1.0])
 
 
 @pytest.mark.parametrize("subtype,bits", [("PCM_16", 16), ("PCM_24", 24)])

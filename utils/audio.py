@@ -231,13 +231,13 @@ def write_atomic(path, data):
         f.write(data)
 
 
-PCM_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+PCM_BITS = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 
 
 def to_pcm(audio, bits=16):
     """The project's one rule from float samples to integer ones: scaled by 2**(bits-1),
-    rounded to the nearest step, clipped to the integer range. int16 for 16 bits; for 24 and 32
-    bits, int32 holding the value in its top bytes (how libsndfile takes 24-bit samples).
+    rounded to the nearest step, clipped to the integer range. int16 for 16 bits; for 8, 24 and
+    32 bits, int32 holding the value in its top bytes (how libsndfile takes such samples).
     libsndfile's own float conversion rounds down, half a step of bias; this one does not."""
     scale = 2.0 ** (bits - 1)
     pcm = np.clip(np.round(np.asarray(audio, np.float64) * scale), -scale, scale - 1)
@@ -274,7 +274,7 @@ class AudioWriter:
         block = np.asarray(block, dtype=np.float32).reshape(self.channels, -1)
         if self._bits:
             block = to_pcm(block, self._bits)
-        self._file.write(np.ascontiguousarray(block.T))
+        self._file.write(block.T)
         self.frames += block.shape[1]
 
     def __enter__(self):
