@@ -114,6 +114,9 @@ class TrainState:
     valid_si_sdr_history: list = field(default_factory=list)
     valid_input_si_sdr_history: list = field(default_factory=list)
     valid_untouched_si_sdr_history: list = field(default_factory=list)
+    # validation of the weights a new run started from (init_weights): the scores to beat, as
+    # [valid loss, valid SI-SDR, limited input SI-SDR, unlimited items' SI-SDR]
+    start_valid: list = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, saved):
@@ -385,13 +388,25 @@ def save_epoch(run, state, improved):
     plots.plot_loss_curve(os.path.join(run.checkpoint_dir, "loss_curve.png"), asdict(state))
 
 
+def describe_valid(valid_loss, valid_sdr, input_sdr, untouched_sdr):
+    return (f"valid loss {valid_loss:.3f}, valid SI-SDR {valid_sdr:.2f} dB (limited input "
+            f"{input_sdr:.2f} dB, {valid_sdr - input_sdr:+.2f} dB)"
+            + (f", unlimited items left at {untouched_sdr:.1f} dB"
+               if not math.isnan(untouched_sdr) else ""))
+
+
+def validate_start(run, state):
+    """A new run from loaded weights first validates them, so that its log says what its
+    epochs must beat on this run's own validation set."""
+    state.start_valid = list(validate(run.eval_model, run.valid_dataset, run.valid_criterion,
+                                      run.ctx))
+    if run.ctx.is_main:
+        print(f"start weights: {describe_valid(*state.start_valid)}", flush=True)
+
+
 def log_epoch(run, state, scores, improved):
-    train_loss, valid_loss, valid_sdr, input_sdr, untouched_sdr = scores
-    print(f"epoch {state.epoch}: train loss {train_loss:.3f}, valid loss {valid_loss:.3f}, "
-          f"valid SI-SDR {valid_sdr:.2f} dB (limited input {input_sdr:.2f} dB, "
-          f"{valid_sdr - input_sdr:+.2f} dB)"
-          + (f", unlimited items left at {untouched_sdr:.1f} dB"
-             if not math.isnan(untouched_sdr) else "")
+    train_loss, valid_loss, valid_sdr, input_sdr, _ = scores
+    print(f"epoch {state.epoch}: train loss {train_loss:.3f}, {describe_valid(*scores[1:])}"
           + (" *best*" if improved else ""), flush=True)
     run.logger.log({"train/epoch_loss": train_loss, "valid/loss": valid_loss,
                     "valid/si_sdr": valid_sdr, "valid/si_sdr_improvement": valid_sdr - input_sdr,
@@ -414,6 +429,9 @@ def train(config):
         n_params = sum(p.numel() for p in run.model.parameters())
         print(f"training {n_params:,} parameters on {ctx.world_size} process(es), {ctx.device}, "
               f"{steps_per_epoch} steps per epoch", flush=True)
+    dirs = config["dir_params"]
+    if state.global_step == 0 and (dirs["init_weights"] or dirs["continual_train"]):
+        validate_start(run, state)
     if hp["max_hours"]:
         run.deadline = time.time() + hp["max_hours"] * 3600
     run.net.train()

@@ -90,3 +90,18 @@ def test_unknown_designs_are_refused():
         check_designs(["maximizer", "ozone"])
     with pytest.raises(DelimitError):
         check_designs([])
+
+
+@pytest.mark.parametrize("design, gain_only", [("maximizer", True), ("compressor_maximizer", True),
+                                               ("saturator_maximizer", False),
+                                               ("two_band_maximizer", False)])
+def test_which_designs_a_stereo_linked_gain_curve_can_undo(design, gain_only):
+    """A gain-only design scales both channels by the same g(t); the saturator bends the
+    waveform and the two-band compressor treats lows and highs apart, so the ratio output/input
+    differs between the channels."""
+    x = bursts(seed=8)
+    out = limit_for_training(x, SR, np.random.default_rng(9), -9.0, (design,))
+    loud = np.all(np.abs(x) > 0.05, axis=0)  # where both ratios are well defined
+    ratio = out[:, loud] / x[:, loud]
+    spread = np.max(np.abs(ratio[0] - ratio[1]) / np.abs(ratio).max(axis=0))
+    assert (spread < 1e-4) == gain_only

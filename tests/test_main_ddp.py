@@ -184,6 +184,9 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
         f"dir_params.init_weights={checkpoint_dir(str(tmp_path / 'a'))}")
     second, state = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=1"]))
     assert state["epochs_trained"] == 1
+    # the start weights were validated first: with lr 1e-12 epoch 1 scores the same
+    assert len(state["start_valid"]) == 4
+    assert state["start_valid"][0] == pytest.approx(state["valid_loss_history"][0], abs=1e-4)
     for key, value in first.state_dict().items():  # started from init_weights
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
     assert all(-30.0 <= v < 0 for v in state["valid_loss_history"])  # the cap bounds it

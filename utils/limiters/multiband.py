@@ -29,8 +29,8 @@ def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
     sample_rate = check_rate(sample_rate)
     ceiling = 10.0 ** (ceiling_db / 20.0)
     x = audio * 10.0 ** (drive_db / 20.0)
-    low = _linkwitz_riley(x, low_hz, sample_rate, "lowpass")
-    high = _linkwitz_riley(x, high_hz, sample_rate, "highpass")
+    low = linkwitz_riley(x, low_hz, sample_rate, "lowpass")
+    high = linkwitz_riley(x, high_hz, sample_rate, "highpass")
     bands = (low, x - low - high, high)
     out = np.zeros_like(x)
     for band, ms in zip(bands, release_ms):
@@ -55,7 +55,8 @@ def multiband_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu
                              max_iterations)
 
 
-def _linkwitz_riley(x, cutoff_hz, sample_rate, kind):
+def linkwitz_riley(x, cutoff_hz, sample_rate, kind):
+    """A 4th-order Linkwitz-Riley filter ("lowpass" or "highpass") along the last axis."""
     sos = butter(2, cutoff_hz, btype=kind, fs=sample_rate, output="sos")
     return sosfilt(np.concatenate([sos, sos]), x, axis=-1)  # two Butterworths in series
 

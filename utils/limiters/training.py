@@ -7,16 +7,24 @@ evaluation):
     maximizer              the look-ahead maximizer (utils.limiters.maximizer), settings drawn
                            per item;
     compressor_maximizer   a bus compressor (utils.limiters.compressor) into the maximizer;
-    clipper_maximizer      a hard clipper shaving the top 1-6 dB into the maximizer.
+    clipper_maximizer      a hard clipper shaving the top 1-6 dB into the maximizer;
+    saturator_maximizer    a full-range cubic soft clipper (odd harmonics at every level, not
+                           only on the peaks) into the maximizer;
+    two_band_maximizer     a two-band compressor (LR4 crossover at 120 Hz-2 kHz, each band
+                           compressed with its own settings) into the maximizer: the one design
+                           whose gain depends on frequency. The held-out multiband limiter is a
+                           different design (three bands, brickwall band gains, a clamp).
 """
 import numpy as np
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress
 from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
+from utils.limiters.multiband import linkwitz_riley
 
 LIMITER_VARIETIES = ("wide", "reference")
-TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer")
+TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
+                    "saturator_maximizer", "two_band_maximizer")
 
 
 def check_variety(variety):
@@ -59,13 +67,32 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
     design = designs[int(rng.integers(len(designs)))] if len(designs) > 1 else designs[0]
     params = draw_limiter_params(rng, variety)
     if design == "compressor_maximizer":
-        peak_db = 20.0 * np.log10(max(float(np.abs(mix).max()), 1e-9))
-        mix = compress(mix, sample_rate, peak_db - rng.uniform(3.0, 12.0),
-                       ratio=rng.uniform(2.0, 6.0),
-                       attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
-                       release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
+        mix = _random_compression(mix, sample_rate, rng)
     elif design == "clipper_maximizer":
         top = float(np.abs(mix).max()) * 10.0 ** (-rng.uniform(1.0, 6.0) / 20.0)
         mix = np.clip(mix, -top, top)
+    elif design == "saturator_maximizer":
+        # u - u^3/3 up to |u| = 1, flat beyond; the peak lands at u = 0.6 (0.4 dB of rounding)
+        # to 1.6 (flat-topped)
+        u = mix.astype(np.float64) * (rng.uniform(0.6, 1.6) / max(float(np.abs(mix).max()), 1e-9))
+        u = np.clip(u, -1.0, 1.0)
+        mix = (u - u ** 3 / 3.0).astype(np.float32)
+    elif design == "two_band_maximizer":
+        crossover_hz = float(np.exp(rng.uniform(np.log(120.0), np.log(2000.0))))
+        low = linkwitz_riley(mix, crossover_hz, sample_rate, "lowpass")
+        # thresholds deeper than compressor_maximizer's: its peak envelope sits well under the
+        # sample peak, so 3-12 dB often leaves a band untouched
+        mix = (_random_compression(low, sample_rate, rng, (8.0, 20.0))
+               + _random_compression(mix - low, sample_rate, rng, (8.0, 20.0))).astype(np.float32)
     limited, _, _ = maximize_to_loudness(mix, sample_rate, target_lufs, **params)
     return limited
+
+
+def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0)):
+    """A bus compressor with settings drawn per item, its threshold below_peak_db (a range) under
+    the peak."""
+    peak_db = 20.0 * np.log10(max(float(np.abs(audio).max()), 1e-9))
+    return compress(audio, sample_rate, peak_db - rng.uniform(*below_peak_db),
+                    ratio=rng.uniform(2.0, 6.0),
+                    attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
+                    release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
