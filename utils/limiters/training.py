@@ -72,7 +72,7 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         top = float(np.abs(mix).max()) * 10.0 ** (-rng.uniform(1.0, 6.0) / 20.0)
         mix = np.clip(mix, -top, top)
     elif design == "saturator_maximizer":
-        # u - u^3/3 up to |u| = 1, flat beyond; the peak lands at u = 0.6 (0.4 dB of rounding)
+        # u - u^3/3 up to |u| = 1, flat beyond; the peak lands at u = 0.6 (1.1 dB rounded off)
         # to 1.6 (flat-topped)
         u = mix.astype(np.float64) * (rng.uniform(0.6, 1.6) / max(float(np.abs(mix).max()), 1e-9))
         u = np.clip(u, -1.0, 1.0)
