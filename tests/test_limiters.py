@@ -6,7 +6,7 @@ from utils.errors import DelimitError
 from utils.limiters.compressor import compress, mix_bus, random_bus_params
 from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
 from utils.limiters.multiband import multiband_limit, multiband_maximize_to_loudness
-from utils.limiters.training import TRAINING_DESIGNS, check_designs, limit_for_training
+from utils.limiters.training import TRAINING_DESIGNS, check_designs, fast_limit, limit_for_training
 from utils.loudness import integrated_loudness
 
 SR = 44100
@@ -66,6 +66,27 @@ def test_each_training_design_reaches_the_target_loudness(design):
     assert abs(integrated_loudness(limited, SR) - -9.0) <= 0.5
 
 
+def test_fast_limiter_has_no_look_ahead_and_clips_the_onset():
+    """Nothing moves before a loud onset (no look-ahead); the onset itself is clamped at the
+    ceiling, and once the attack has acted the gain holds the level under it."""
+    t = np.arange(SR) / SR
+    quiet, loud = SR // 2, SR // 2
+    tone = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    x = np.stack([np.concatenate([0.05 * tone[:quiet], 0.5 * tone[:loud]])] * 2)
+    out = fast_limit(x, SR, drive_db=12.0, ceiling_db=-1.0, attack_ms=1.0, release_ms=50.0)
+    top = 10 ** (-1 / 20)
+    np.testing.assert_allclose(out[:, :quiet], x[:, :quiet] * 10 ** (12 / 20), rtol=1e-5)
+    onset = np.abs(out[0, quiet:quiet + SR // 1000])  # the first millisecond
+    assert np.isclose(onset.max(), top, rtol=1e-6)
+    assert np.abs(out).max() <= top + 1e-7
+    # settled: 6.98 dB over the threshold at ratio 50 -> a gain of about -6.84 dB (the peak
+    # follower's release ripples it by under 1 dB within a cycle)
+    driven = x[0, quiet + SR // 10:] * 10 ** (12 / 20)
+    mid = np.abs(driven) > 0.1
+    gain_db = 20 * np.log10(out[0, quiet + SR // 10:][mid] / driven[mid])
+    assert -7.0 < gain_db.min() and gain_db.max() < -6.0
+
+
 def test_unlimited_items_are_the_input_times_a_gain_with_peak_at_most_one():
     x = bursts(seed=5) * 1.9  # peak 0.95
     for seed in range(10):
@@ -94,7 +115,8 @@ def test_unknown_designs_are_refused():
 
 @pytest.mark.parametrize("design, gain_only", [("maximizer", True), ("compressor_maximizer", True),
                                                ("saturator_maximizer", False),
-                                               ("two_band_maximizer", False)])
+                                               ("two_band_maximizer", False),
+                                               ("fast_limiter", False)])
 def test_which_designs_a_stereo_linked_gain_curve_can_undo(design, gain_only):
     """A gain-only design scales both channels by the same g(t); the saturator bends the
     waveform and the two-band compressor treats lows and highs apart, so the ratio output/input

@@ -14,17 +14,23 @@ evaluation):
                            compressed with its own settings) into the maximizer: the one design
                            whose gain depends on frequency. The held-out multiband limiter is a
                            different design (three bands, brickwall band gains, a clamp).
+    fast_limiter           no look-ahead, and no maximizer after it: a peak-following limiter
+                           (attack 0.05-2 ms, release 5-150 ms) and a clamp at the ceiling for
+                           the onsets it lets through, driven to the target loudness. Every
+                           other design ends in the maximizer's smooth look-ahead gain; both
+                           held-out designs end in a fast gain and a clip, which the model
+                           undid poorly.
 """
 import numpy as np
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress
-from utils.limiters.maximizer import maximize_to_loudness, random_limiter_params
+from utils.limiters.maximizer import drive_to_loudness, maximize_to_loudness, random_limiter_params
 from utils.limiters.multiband import linkwitz_riley
 
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
-                    "saturator_maximizer", "two_band_maximizer")
+                    "saturator_maximizer", "two_band_maximizer", "fast_limiter")
 
 
 def check_variety(variety):
@@ -65,6 +71,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
             gain = 1.0 / peak
         return (mix * gain).astype(np.float32)
     design = designs[int(rng.integers(len(designs)))] if len(designs) > 1 else designs[0]
+    if design == "fast_limiter":
+        return _random_fast_limiting(mix, sample_rate, rng, target_lufs)
     params = draw_limiter_params(rng, variety)
     if design == "compressor_maximizer":
         mix = _random_compression(mix, sample_rate, rng)
@@ -96,3 +104,27 @@ def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0)):
                     ratio=rng.uniform(2.0, 6.0),
                     attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
                     release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
+
+
+def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, release_ms=40.0):
+    """Drive `audio` into a limiter without look-ahead: the peak-following compressor at ratio
+    50 with its threshold at the ceiling, then a clamp at the ceiling (what the attack lets
+    through is clipped). Returns float32 (channels, time), |sample| <= 10 ** (ceiling_db / 20)."""
+    driven = np.asarray(audio, np.float32) * np.float32(10.0 ** (drive_db / 20.0))
+    out = compress(driven, sample_rate, ceiling_db, ratio=50.0, attack_ms=attack_ms,
+                   release_ms=release_ms)
+    top = np.float32(10.0 ** (ceiling_db / 20.0))
+    return np.clip(out, -top, top)
+
+
+def _random_fast_limiting(mix, sample_rate, rng, target_lufs):
+    settings = {"ceiling_db": float(rng.uniform(-1.0, -0.1)),
+                "attack_ms": float(np.exp(rng.uniform(np.log(0.05), np.log(2.0)))),
+                "release_ms": float(np.exp(rng.uniform(np.log(5.0), np.log(150.0))))}
+
+    def limit_at(drive_db):
+        return fast_limit(mix, sample_rate, drive_db, **settings)
+
+    limited, _ = drive_to_loudness(limit_at, mix, sample_rate, target_lufs, tolerance_lu=0.5,
+                                   max_drive_db=40.0, max_iterations=12)
+    return limited
