@@ -113,7 +113,10 @@ def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, rel
     driven = np.asarray(audio, np.float32) * np.float32(10.0 ** (drive_db / 20.0))
     out = compress(driven, sample_rate, ceiling_db, ratio=50.0, attack_ms=attack_ms,
                    release_ms=release_ms)
-    top = np.float32(10.0 ** (ceiling_db / 20.0))
+    ceiling = 10.0 ** (ceiling_db / 20.0)
+    top = np.float32(ceiling)
+    if top > ceiling:  # float32 rounded up: stay under the ceiling
+        top = np.nextafter(top, np.float32(0.0))
     return np.clip(out, -top, top)
 
 
