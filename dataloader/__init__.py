@@ -104,7 +104,9 @@ def build_datasets(cfg):
         # The validation spread stays 1 LU (the class's), whatever the training spread.
         valid = SongValidDataset(cache, valid_songs, seconds=seconds,
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
-                                 target_lufs_mean=target_lufs, seed=seed, **limits)
+                                 target_lufs_mean=target_lufs, seed=seed,
+                                 limiter_variety=data["limiter_variety"],
+                                 designs=data["valid_limiter_designs"] or data["limiter_designs"])
     if weights.get("stems") or weights.get("musdb_xl") or valid is None:
         root = dirs["root"]
         n_valid = data["n_valid_songs"]

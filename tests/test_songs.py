@@ -154,6 +154,29 @@ def test_build_datasets_mixes_songs_and_stems_and_validates_on_songs(song_root, 
     assert limited.shape == target.shape == (2, SR // 2)
 
 
+def test_validation_can_limit_with_designs_kept_out_of_training(song_root, cache):
+    config = defaults()
+    config["dir_params"].update(song_root=song_root, song_cache=cache.cache_root)
+    config["data_params"].update(source_weights={"songs": 1.0}, valid_max_seconds=1.0,
+                                 limiter_designs=["maximizer"],
+                                 valid_limiter_designs=["fast_limiter"])
+    _, valid = build_datasets(validate(config))
+    same = SongValidDataset(cache, [valid.excerpts[0][0]], seconds=1.0,
+                            designs=("fast_limiter",), seed=config["sys_params"]["seed"])
+    trained_on = SongValidDataset(cache, [valid.excerpts[0][0]], seconds=1.0,
+                                  designs=("maximizer",), seed=config["sys_params"]["seed"])
+    torch.testing.assert_close(valid[0][0], same[0][0])
+    assert not torch.allclose(valid[0][0], trained_on[0][0])
+    torch.testing.assert_close(valid[0][1], trained_on[0][1])  # the same excerpt, unlimited
+    config["data_params"]["source_weights"] = None
+    config["dir_params"]["song_root"] = None
+    with pytest.raises(DelimitError, match="valid_limiter_designs"):
+        validate(config)
+    config["data_params"]["valid_limiter_designs"] = ["ozone"]
+    with pytest.raises(DelimitError, match="choose from"):
+        validate(config)
+
+
 def test_config_refuses_sources_without_their_folders():
     config = defaults()
     config["data_params"]["source_weights"] = {"songs": 1.0}

@@ -122,6 +122,10 @@ SCHEMA = {
         # (null: the stems, or musdb-XL-train when dir_params.ozone_root is set)
         "source_weights": ((dict, type(None)), None),
         "limiter_designs": (list, ["maximizer"]),  # project: utils.limiters.training designs
+        # project: the designs that limit the held-back songs for model selection (null: the
+        # training designs); a design left out of training measures how the model does on a
+        # limiter it never saw
+        "valid_limiter_designs": ((list, type(None)), None),
         "unlimited_prob": (NUM, 0.0),  # project: share of items left unlimited (target = input)
         "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
     },
@@ -272,6 +276,11 @@ def validate(config):
         raise DelimitError(f"model_loss_params.architecture: only {ARCHITECTURE!r} is supported")
     check_variety(config["data_params"]["limiter_variety"])
     check_designs(config["data_params"]["limiter_designs"])
+    if config["data_params"]["valid_limiter_designs"] is not None:
+        check_designs(config["data_params"]["valid_limiter_designs"])
+        if not (config["data_params"]["source_weights"] or {}).get("songs"):
+            raise DelimitError("data_params.valid_limiter_designs: only the held-back songs are "
+                               "validated with chosen designs; add songs to source_weights")
     if not 0.0 <= config["data_params"]["unlimited_prob"] <= 1.0:
         raise DelimitError("data_params.unlimited_prob: must be in [0, 1]")
     weights = config["data_params"]["source_weights"]
