@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import main_ddp
+from benchmarks import score_validation
 from models import build_model, load_pretrained
 from tests.conftest import REPO
 from utils.training.config import load_config
@@ -161,7 +162,8 @@ def test_a_run_folder_gives_its_best_weights_to_a_new_run_and_its_checkpoint_to_
     assert resolve_resume_path(folder, None, "all", weights_only=True).endswith("all.chkpnt")
 
 
-def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, tmp_path):
+def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, tmp_path,
+                                                                        capsys):
     """A run on whole songs (plus stems), with unlimited items and the capped loss: with no
     checkpoint of its own it starts from dir_params.init_weights; run again, it resumes."""
     import soundfile as sf
@@ -179,6 +181,7 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
         f"dir_params.song_root={songs}", f"dir_params.song_cache={tmp_path / 'cache'}",
         "data_params.source_weights={songs: 0.7, stems: 0.3}", "data_params.unlimited_prob=0.5",
         "data_params.limiter_designs=[maximizer, clipper_maximizer]",
+        "data_params.valid_limiter_designs=[fast_limiter]",
         "model_loss_params.train_loss_func=[si_sdr_capped]",
         "model_loss_params.valid_loss_func=[si_sdr_capped]", "dir_params.resume=true",
         f"dir_params.init_weights={checkpoint_dir(str(tmp_path / 'a'))}")
@@ -187,6 +190,16 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     # the start weights were validated first: with lr 1e-12 epoch 1 scores the same
     assert len(state["start_valid"]) == 4
     assert state["start_valid"][0] == pytest.approx(state["valid_loss_history"][0], abs=1e-4)
+    # benchmarks/score_validation.py gives the start weights the line the run logged for them,
+    # and another for a design the run did not validate with
+    capsys.readouterr()
+    assert score_validation.main(["--config=smoke", *song_run, "--designs", "fast_limiter",
+                                  "maximizer", "--models",
+                                  f"a={checkpoint_dir(str(tmp_path / 'a'))}"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"fast_limiter | a | {main_ddp.describe_valid(*state['start_valid'])}"
+    assert lines[1].startswith("maximizer | a | ") and lines[1] != lines[0].replace(
+        "fast_limiter", "maximizer")
     for key, value in first.state_dict().items():  # started from init_weights
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
     assert all(-30.0 <= v < 0 for v in state["valid_loss_history"])  # the cap bounds it

@@ -1,0 +1,62 @@
+"""Score weight folders on a training config's validation set, limited by the designs of one's
+choice: how would each model rank if selection used a design it never trained on?
+
+    python benchmarks/score_validation.py --config delimit_real_wide [group.key=value ...] \
+        --designs fast_limiter --models shipped=weight reference=weight_reference [--threads 2]
+
+Prints, per design and model, what a training run logs for an epoch: the validation loss, the
+SI-SDR gained on the limited excerpts, and SI-SDR(output, input) on those left unlimited. The
+held-back songs and the limiter settings are the run's own (dir_params.song_root, seed), so a
+model's line matches the `start weights` line of a run that starts from it.
+"""
+import argparse
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import main_ddp  # noqa: E402
+from dataloader import build_datasets  # noqa: E402
+from models import load_pretrained  # noqa: E402
+from utils.errors import DelimitError  # noqa: E402
+from utils.training.config import load_config  # noqa: E402
+from utils.training.losses import CombinedLoss  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="a training config (name or path)")
+    parser.add_argument("overrides", nargs="*", help="group.key=value, as main_ddp takes them")
+    parser.add_argument("--designs", nargs="+", required=True,
+                        help="training designs to validate with, one at a time")
+    parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
+    parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
+    args = parser.parse_args(argv)
+    try:
+        models = dict(spec.split("=", 1) for spec in args.models)
+    except ValueError:
+        parser.error("--models: give NAME=FOLDER")
+    try:
+        for design in args.designs:
+            config = load_config(args.config, [*args.overrides,
+                                               f"data_params.valid_limiter_designs=[{design}]",
+                                               f"sys_params.num_threads={args.threads or 'null'}"])
+            ctx = main_ddp.Context(config)
+            main_ddp.prepare_data(config, ctx)
+            _, valid = build_datasets(config)
+            losses = config["model_loss_params"]
+            criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
+                                     losses["si_sdr_cap_db"])
+            for name, folder in models.items():
+                model = load_pretrained(folder)[0]
+                scores = main_ddp.validate(model, valid, criterion, ctx)
+                print(f"{design} | {name} | {main_ddp.describe_valid(*scores)}", flush=True)
+    except DelimitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
