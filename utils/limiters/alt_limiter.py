@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from utils.errors import DelimitError
-from utils.limiters.maximizer import check_audio, check_rate, drive_to_loudness
+from utils.limiters.maximizer import check_audio, check_rate, clamp_to_ceiling, drive_to_loudness
 
 
 def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0, ratio=4.0,
@@ -64,12 +64,7 @@ def alt_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, threshold_db=-12.0,
     magnitude = np.abs(y)
     over = magnitude > knee
     magnitude[over] = knee + room * np.tanh((magnitude[over] - knee) / room)
-    y = np.copysign(magnitude, y).astype(np.float32)
-    # Largest float32 not above the ceiling, so rounding cannot lift a sample over it.
-    top = np.float32(ceiling)
-    if top > ceiling:
-        top = np.nextafter(top, np.float32(0.0))
-    return np.clip(y, -top, top)
+    return clamp_to_ceiling(np.copysign(magnitude, y), ceiling)
 
 
 def alt_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu=0.5,

@@ -327,6 +327,15 @@ def check_audio(audio):
     return audio
 
 
+def clamp_to_ceiling(audio, ceiling):
+    """`audio` as float32, clipped to +-(the largest float32 not above `ceiling`, linear), so
+    that rounding cannot lift a sample over the ceiling."""
+    top = np.float32(ceiling)
+    if top > ceiling:
+        top = np.nextafter(top, np.float32(0.0))
+    return np.clip(np.asarray(audio, np.float32), -top, top)
+
+
 def check_rate(sample_rate):
     if not sample_rate > 0:
         raise DelimitError(f"limiter sample_rate must be > 0, got {sample_rate}")

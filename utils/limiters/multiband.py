@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import butter, sosfilt
 
-from utils.limiters.maximizer import check_audio, check_rate, drive_to_loudness
+from utils.limiters.maximizer import check_audio, check_rate, clamp_to_ceiling, drive_to_loudness
 
 
 def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
@@ -36,10 +36,7 @@ def multiband_limit(audio, sample_rate, drive_db, ceiling_db=-0.1, low_hz=200.0,
     for band, ms in zip(bands, release_ms):
         coef = 1.0 - math.exp(-1000.0 / (ms * sample_rate))
         out += band * _band_gain(np.abs(band).max(axis=0), band_threshold * ceiling, coef)
-    top = np.float32(ceiling)
-    if top > ceiling:
-        top = np.nextafter(top, np.float32(0.0))
-    return np.clip(out.astype(np.float32), -top, top)
+    return clamp_to_ceiling(out, ceiling)
 
 
 def multiband_maximize_to_loudness(audio, sample_rate, target_lufs, tolerance_lu=0.5,

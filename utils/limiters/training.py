@@ -25,7 +25,12 @@ import numpy as np
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress
-from utils.limiters.maximizer import drive_to_loudness, maximize_to_loudness, random_limiter_params
+from utils.limiters.maximizer import (
+    clamp_to_ceiling,
+    drive_to_loudness,
+    maximize_to_loudness,
+    random_limiter_params,
+)
 from utils.limiters.multiband import linkwitz_riley
 
 LIMITER_VARIETIES = ("wide", "reference")
@@ -113,11 +118,7 @@ def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, rel
     driven = np.asarray(audio, np.float32) * np.float32(10.0 ** (drive_db / 20.0))
     out = compress(driven, sample_rate, ceiling_db, ratio=50.0, attack_ms=attack_ms,
                    release_ms=release_ms)
-    ceiling = 10.0 ** (ceiling_db / 20.0)
-    top = np.float32(ceiling)
-    if top > ceiling:  # float32 rounded up: stay under the ceiling
-        top = np.nextafter(top, np.float32(0.0))
-    return np.clip(out, -top, top)
+    return clamp_to_ceiling(out, 10.0 ** (ceiling_db / 20.0))
 
 
 def _random_fast_limiting(mix, sample_rate, rng, target_lufs):
