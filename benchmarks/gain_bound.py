@@ -18,6 +18,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.run_eval import GENERATED_SETS, REAL_SETS, set_folders  # noqa: E402
 from utils.audio import find_audio_files, read_audio  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
 
@@ -35,17 +36,6 @@ def best_framed_gain(limited, reference, frame):
     return limited * np.repeat(gain, np.diff(np.append(starts, limited.shape[-1])))
 
 
-def set_folders(eval_root, real_root):
-    return {"maximizer": (os.path.join(eval_root, "maximizer"),
-                          os.path.join(eval_root, "references")),
-            "alt_limiter": (os.path.join(eval_root, "alt_limiter"),
-                            os.path.join(eval_root, "references")),
-            "real_alt_limiter": (os.path.join(real_root, "alt_limiter"),
-                                 os.path.join(real_root, "references")),
-            "real_multiband": (os.path.join(real_root, "multiband"),
-                               os.path.join(real_root, "references"))}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval_root", default="./eval_data")
@@ -56,7 +46,8 @@ def main(argv=None):
         f"bound, {n}-sample frames" for n in args.frames) + " |"
     print(header)
     print("|---|---:|---:|" + "---:|" * len(args.frames))
-    for name, (inputs, references) in set_folders(args.eval_root, args.real_root).items():
+    for name in (*GENERATED_SETS, *REAL_SETS):
+        inputs, references = set_folders(name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
             print(f"| {name} | missing: {inputs} |")
             continue

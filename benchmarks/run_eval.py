@@ -108,13 +108,13 @@ def set_folders(set_name, eval_root, real_root):
     return os.path.join(real_root, REAL_SETS[set_name]), references
 
 
-def parse_models(items):
+def parse_models(items, prog="run_eval"):
     """['name=folder', ...] -> {name: folder}."""
     models = {}
     for item in items:
         name, sep, folder = item.partition("=")
         if not sep or not name or not folder:
-            raise SystemExit(f"run_eval: --models {item!r}: expected name=folder")
+            raise SystemExit(f"{prog}: --models {item!r}: expected name=folder")
         models[name] = folder
     return models
 

@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import main_ddp  # noqa: E402
+from benchmarks.run_eval import parse_models  # noqa: E402
 from dataloader import build_datasets  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
@@ -33,23 +34,21 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
     args = parser.parse_args(argv)
+    models = parse_models(args.models, "score_validation")
+    overrides = [*args.overrides, f"sys_params.num_threads={args.threads or 'null'}"]
     try:
-        models = dict(spec.split("=", 1) for spec in args.models)
-    except ValueError:
-        parser.error("--models: give NAME=FOLDER")
-    try:
+        config = load_config(args.config, overrides)
+        ctx = main_ddp.Context(config)
+        main_ddp.prepare_data(config, ctx)
+        losses = config["model_loss_params"]
+        criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
+                                 losses["si_sdr_cap_db"])
+        loaded = {name: load_pretrained(folder)[0] for name, folder in models.items()}
         for design in args.designs:
-            config = load_config(args.config, [*args.overrides,
-                                               f"data_params.valid_limiter_designs=[{design}]",
-                                               f"sys_params.num_threads={args.threads or 'null'}"])
-            ctx = main_ddp.Context(config)
-            main_ddp.prepare_data(config, ctx)
+            config = load_config(args.config,
+                                 [*overrides, f"data_params.valid_limiter_designs=[{design}]"])
             _, valid = build_datasets(config)
-            losses = config["model_loss_params"]
-            criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
-                                     losses["si_sdr_cap_db"])
-            for name, folder in models.items():
-                model = load_pretrained(folder)[0]
+            for name, model in loaded.items():
                 scores = main_ddp.validate(model, valid, criterion, ctx)
                 print(f"{design} | {name} | {main_ddp.describe_valid(*scores)}", flush=True)
     except DelimitError as err:
