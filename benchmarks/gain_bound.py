@@ -7,7 +7,8 @@ ones what a smooth one could. A model far under the bound lacks the skill, not t
     python benchmarks/gain_bound.py [--eval_root ./eval_data] [--real_root ./eval_data/real]
         [--frames 64 512 4096]
 
-Sets as in run_eval: maximizer, alt_limiter (generated), real_alt_limiter, real_multiband.
+Sets as in run_eval: maximizer, alt_limiter (generated), real_alt_limiter, real_multiband. A file
+that cannot be read is named on stderr and left out; the exit code is then 1.
 """
 import argparse
 import os
@@ -20,6 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.run_eval import GENERATED_SETS, REAL_SETS, set_folders  # noqa: E402
 from utils.audio import find_audio_files, read_audio  # noqa: E402
+from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
 
 
@@ -46,6 +48,7 @@ def main(argv=None):
         f"bound, {n}-sample frames" for n in args.frames) + " |"
     print(header)
     print("|---|---:|---:|" + "---:|" * len(args.frames))
+    failed = False
     for name in (*GENERATED_SETS, *REAL_SETS):
         inputs, references = set_folders(name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
@@ -53,14 +56,22 @@ def main(argv=None):
             continue
         base, gains = [], []
         for path in find_audio_files(inputs):
-            limited, _ = read_audio(path)
-            reference, _ = read_audio(os.path.join(references, os.path.basename(path)))
+            try:
+                limited, _ = read_audio(path)
+                reference, _ = read_audio(os.path.join(references, os.path.basename(path)))
+            except DelimitError as err:  # one bad file: say which, score the rest
+                print(f"error: {err}", file=sys.stderr)
+                failed = True
+                continue
             base.append(si_sdr(limited, reference))
             gains.append([si_sdr(best_framed_gain(limited, reference, n), reference) - base[-1]
                           for n in args.frames])
+        if not base:
+            continue
         cells = " | ".join(f"+{g:.2f}" for g in np.mean(gains, axis=0))
         print(f"| {name} | {len(base)} | {np.mean(base):.2f} | {cells} |")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

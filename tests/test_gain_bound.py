@@ -25,3 +25,21 @@ def test_the_gain_is_linked_never_negative_and_covers_a_last_short_frame():
     ratio = best_framed_gain(limited, reference, 100) / limited
     np.testing.assert_allclose(ratio[0], ratio[1])
     assert np.ptp(ratio[:, 200:]) < 1e-12 and ratio[0, 249] > 1.0
+
+
+def test_a_bad_file_is_named_and_the_others_are_scored(tmp_path, capsys):
+    import soundfile as sf
+
+    from benchmarks import gain_bound
+
+    for folder in ("maximizer", "references"):
+        (tmp_path / folder).mkdir()
+    reference = np.random.default_rng(2).standard_normal((4410, 2)) * 0.1
+    sf.write(tmp_path / "references" / "a.wav", reference, 44100)
+    sf.write(tmp_path / "maximizer" / "a.wav", reference * 0.5, 44100)
+    (tmp_path / "maximizer" / "b.wav").write_bytes(b"not audio")
+    assert gain_bound.main(["--eval_root", str(tmp_path), "--real_root", str(tmp_path / "no"),
+                            "--frames", "64"]) == 1
+    out, err = capsys.readouterr()
+    assert "b.wav" in err and err.count("\n") == 1
+    assert "| maximizer | 1 |" in out
