@@ -218,12 +218,13 @@ def resume(run):
         checkpoint = {"state_dict": checkpoint}
     run.model.load_state_dict({k.removeprefix("module."): v
                                for k, v in checkpoint["state_dict"].items()})
+    if run.ema is not None:  # the average starts from the loaded weights, not the random ones
+        saved_ema = None if weights_only else checkpoint.get("ema")
+        run.ema.model.load_state_dict(saved_ema or run.model.state_dict())
     if not weights_only:
         run.optimizer.load_state_dict(checkpoint["optimizer"])
         if run.scheduler is not None and checkpoint["scheduler"] is not None:
             run.scheduler.load_state_dict(checkpoint["scheduler"])
-        if run.ema is not None and checkpoint["ema"] is not None:
-            run.ema.model.load_state_dict(checkpoint["ema"])
         state = TrainState.from_dict(checkpoint["train_state"])
     if run.ctx.is_main:
         print(f"{'weights from' if weights_only else 'resumed from'} {path}: "

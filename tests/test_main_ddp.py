@@ -150,6 +150,21 @@ def test_continual_training_starts_a_new_run_from_a_weight_folder(stems, tmp_pat
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
 
 
+def test_ema_run_starts_its_average_from_the_init_weights(stems, tmp_path):
+    """With hyperparams.ema, the weights validated and kept are the average's: a new run from
+    init_weights must start that average from them, not from the random initialisation."""
+    main_ddp.train(load_config("smoke", smoke_overrides(
+        stems, str(tmp_path / "a"), *SMALL_MODEL, "hyperparams.epochs=1")))
+    init = checkpoint_dir(str(tmp_path / "a"))
+    main_ddp.train(load_config("smoke", smoke_overrides(
+        stems, str(tmp_path / "b"), *SMALL_MODEL, "hyperparams.epochs=1", "hyperparams.lr=1e-12",
+        "hyperparams.ema=true", "hyperparams.ema_decay=0.9", f"dir_params.init_weights={init}")))
+    started, _ = load_pretrained(init)
+    kept, _ = load_pretrained(checkpoint_dir(str(tmp_path / "b")))
+    for key, value in started.state_dict().items():
+        torch.testing.assert_close(kept.state_dict()[key], value, atol=1e-6, rtol=0)
+
+
 def test_a_run_folder_gives_its_best_weights_to_a_new_run_and_its_checkpoint_to_resume(tmp_path):
     from utils.training.train_utils import resolve_resume_path
 
