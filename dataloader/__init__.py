@@ -87,6 +87,7 @@ def build_datasets(cfg):
     target_std = data["limitaug_custom_target_lufs_std"]
     weights = source_weights(cfg)
     limits = dict(limiter_variety=data["limiter_variety"], designs=data["limiter_designs"])
+    valid_designs = data["valid_limiter_designs"] or data["limiter_designs"]
     train, shares, valid = [], [], None
     if weights.get("songs"):
         cache_root = song_cache_dir(dirs)
@@ -106,7 +107,7 @@ def build_datasets(cfg):
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  target_lufs_mean=target_lufs, seed=seed,
                                  limiter_variety=data["limiter_variety"],
-                                 designs=data["valid_limiter_designs"] or data["limiter_designs"])
+                                 designs=valid_designs)
     if weights.get("stems") or weights.get("musdb_xl") or valid is None:
         root = dirs["root"]
         n_valid = data["n_valid_songs"]
@@ -131,5 +132,5 @@ def build_datasets(cfg):
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  max_seconds=data["valid_max_seconds"], seed=seed,
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
-                                 limiter_variety=data["limiter_variety"])
+                                 limiter_variety=data["limiter_variety"], designs=valid_designs)
     return (train[0] if len(train) == 1 else WeightedSources(train, shares, seed)), valid

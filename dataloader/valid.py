@@ -5,8 +5,7 @@ import torch
 from dataloader.on_the_fly import to_tensor
 from utils.data.mixing import mix_song, song_name_hash, stem_frames
 from utils.errors import DelimitError
-from utils.limiters.maximizer import maximize_to_loudness
-from utils.limiters.training import draw_limiter_params
+from utils.limiters.training import check_designs, check_variety, limit_for_training
 from utils.loudness import normalize_loudness
 
 
@@ -14,9 +13,10 @@ class ValidDataset(torch.utils.data.Dataset):
     """Held-out songs (or their first max_seconds), limited once and cached in memory.
 
     Each song's limiter settings come from a generator seeded by (seed, song name), so they do
-    not depend on which other songs are in the set: wide limiter parameters
-    (random_limiter_params by default) and a target loudness drawn from
-    N(target_lufs_mean, target_lufs_std). Songs are processed on first access (each process of
+    not depend on which other songs are in the set: a target loudness drawn from
+    N(target_lufs_mean, target_lufs_std), one of `designs` and its settings
+    (utils.limiters.training.limit_for_training; with the maximizer alone, exactly the
+    maximizer's draws of earlier versions). Songs are processed on first access (each process of
     a distributed run only pays for its share).
 
     Item i: (limited, target, song_name), the tensors float32 (2, time); target = the unlimited
@@ -31,11 +31,14 @@ class ValidDataset(torch.utils.data.Dataset):
         seed: base seed.
         target_lufs_mean, target_lufs_std: distribution of the limited input's loudness.
         limiter_variety: "wide" or "reference" (see utils.limiters.training.draw_limiter_params).
+        designs: training limiter designs (utils.limiters.training.TRAINING_DESIGNS).
     """
 
     def __init__(self, root, valid_songs, sample_rate=44100, target_loudnorm_lufs=-14.0,
                  max_seconds=None, seed=777, target_lufs_mean=-8.0, target_lufs_std=1.0,
-                 limiter_variety="wide"):
+                 limiter_variety="wide", designs=("maximizer",)):
+        check_variety(limiter_variety)
+        check_designs(designs)
         self.songs = list(valid_songs)
         if not self.songs:
             raise DelimitError(f"{root}: no validation songs")
@@ -48,6 +51,7 @@ class ValidDataset(torch.utils.data.Dataset):
         self.target_lufs_mean = target_lufs_mean
         self.target_lufs_std = target_lufs_std
         self.limiter_variety = limiter_variety
+        self.designs = tuple(designs)
         self._cache = {}
 
     def __len__(self):
@@ -67,7 +71,7 @@ class ValidDataset(torch.utils.data.Dataset):
         mix = mix_song(self.root, song, 0.0, n, self.sample_rate)
         rng = np.random.default_rng([self.seed, song_name_hash(song)])
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)
-        params = draw_limiter_params(rng, self.limiter_variety)
-        limited, _, _ = maximize_to_loudness(mix, self.sample_rate, target_lufs, **params)
+        limited = limit_for_training(mix, self.sample_rate, rng, target_lufs, self.designs,
+                                     self.limiter_variety)
         target = normalize_loudness(mix, self.sample_rate, self.target_loudnorm_lufs)
         return to_tensor(limited), to_tensor(target)

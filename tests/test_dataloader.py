@@ -100,6 +100,32 @@ def test_valid_dataset_deterministic_cached_and_per_song(stems):
     assert ValidDataset(stems, ["song_03"], max_seconds=10.0)[0][0].shape == (2, 3 * SR)
 
 
+def test_valid_dataset_limits_with_the_designs_it_is_given(stems):
+    """Stem validation takes the config's designs (valid_limiter_designs, else the training
+    ones); with the maximizer alone it is the maximizer's draws from the song's generator."""
+    from utils.data.mixing import song_name_hash
+    from utils.limiters.maximizer import maximize_to_loudness
+    from utils.limiters.training import draw_limiter_params
+
+    plain = ValidDataset(stems, ["song_03"], max_seconds=1.0, seed=3)
+    rng = np.random.default_rng([3, song_name_hash("song_03")])
+    target_lufs = rng.normal(-8.0, 1.0)
+    mix = mix_song(stems, "song_03", 0.0, SR, SR)
+    expected, _, _ = maximize_to_loudness(mix, SR, target_lufs, **draw_limiter_params(rng, "wide"))
+    torch.testing.assert_close(plain[0][0], torch.from_numpy(expected))
+    fast = ValidDataset(stems, ["song_03"], max_seconds=1.0, seed=3, designs=("fast_limiter",))
+    assert not torch.allclose(fast[0][0], plain[0][0])
+    torch.testing.assert_close(fast[0][1], plain[0][1])  # the same target
+    cfg = defaults()
+    cfg["dir_params"].update(root=stems, ozone_root=None)
+    cfg["data_params"].update(n_valid_songs=1, valid_max_seconds=1.0, seq_dur=SEQ,
+                              valid_limiter_designs=["fast_limiter"])
+    _, valid = build_datasets(cfg)
+    assert valid.designs == ("fast_limiter",)
+    with pytest.raises(DelimitError, match="choose from"):
+        ValidDataset(stems, ["song_03"], designs=("ozone",))
+
+
 def test_valid_dataset_missing_stem_fails_at_start(stems, tmp_path):
     root = str(tmp_path / "s")
     write_stems(root, n_songs=1, seconds=0.5)

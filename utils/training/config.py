@@ -278,9 +278,6 @@ def validate(config):
     check_designs(config["data_params"]["limiter_designs"])
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
-        if not (config["data_params"]["source_weights"] or {}).get("songs"):
-            raise DelimitError("data_params.valid_limiter_designs: only the held-back songs are "
-                               "validated with chosen designs; add songs to source_weights")
     if not 0.0 <= config["data_params"]["unlimited_prob"] <= 1.0:
         raise DelimitError("data_params.unlimited_prob: must be in [0, 1]")
     weights = config["data_params"]["source_weights"]
