@@ -6,8 +6,8 @@ choice: how would each model rank if selection used a design it never trained on
 
 Prints, per design and model, what a training run logs for an epoch: the validation loss, the
 SI-SDR gained on the limited excerpts, and SI-SDR(output, input) on those left unlimited. The
-held-back songs and the limiter settings are the run's own (dir_params.song_root, seed), so a
-model's line matches the `start weights` line of a run that starts from it.
+validation songs and the limiter settings are the run's own (its song or stem folder, seed), so
+a model's line matches the `start weights` line of a run that starts from it.
 """
 import argparse
 import os

@@ -87,7 +87,7 @@ def build_datasets(cfg):
     target_std = data["limitaug_custom_target_lufs_std"]
     weights = source_weights(cfg)
     limits = dict(limiter_variety=data["limiter_variety"], designs=data["limiter_designs"])
-    valid_designs = data["valid_limiter_designs"] or data["limiter_designs"]
+    valid_limits = dict(limits, designs=data["valid_limiter_designs"] or data["limiter_designs"])
     train, shares, valid = [], [], None
     if weights.get("songs"):
         cache_root = song_cache_dir(dirs)
@@ -105,9 +105,7 @@ def build_datasets(cfg):
         # The validation spread stays 1 LU (the class's), whatever the training spread.
         valid = SongValidDataset(cache, valid_songs, seconds=seconds,
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
-                                 target_lufs_mean=target_lufs, seed=seed,
-                                 limiter_variety=data["limiter_variety"],
-                                 designs=valid_designs)
+                                 target_lufs_mean=target_lufs, seed=seed, **valid_limits)
     if weights.get("stems") or weights.get("musdb_xl") or valid is None:
         root = dirs["root"]
         n_valid = data["n_valid_songs"]
@@ -132,5 +130,5 @@ def build_datasets(cfg):
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  max_seconds=data["valid_max_seconds"], seed=seed,
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
-                                 limiter_variety=data["limiter_variety"], designs=valid_designs)
+                                 **valid_limits)
     return (train[0] if len(train) == 1 else WeightedSources(train, shares, seed)), valid

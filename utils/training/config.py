@@ -122,9 +122,9 @@ SCHEMA = {
         # (null: the stems, or musdb-XL-train when dir_params.ozone_root is set)
         "source_weights": ((dict, type(None)), None),
         "limiter_designs": (list, ["maximizer"]),  # project: utils.limiters.training designs
-        # project: the designs that limit the held-back songs for model selection (null: the
-        # training designs); a design left out of training measures how the model does on a
-        # limiter it never saw
+        # project: the designs that limit the validation songs (held-back songs, or held-out
+        # stem songs) for model selection (null: the training designs); a design left out of
+        # training measures how the model does on a limiter it never saw
         "valid_limiter_designs": ((list, type(None)), None),
         "unlimited_prob": (NUM, 0.0),  # project: share of items left unlimited (target = input)
         "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
