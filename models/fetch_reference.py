@@ -79,13 +79,14 @@ def read_wheel(wheel):
     return weights, args
 
 
-def write_weight_folder(output, weights, args):
-    """Write `{output}/all.pth` and `{output}/all.json`; on failure neither is left behind."""
+def write_weight_folder(output, weights, summary):
+    """Write `{output}/all.pth` (the bytes `weights`) and `{output}/all.json` (the dict
+    `summary`); on failure neither is left behind."""
     written = []
     try:
         os.makedirs(output, exist_ok=True)
         for name, data in (("all.pth", weights),
-                           ("all.json", json.dumps({"args": args}, indent=2).encode())):
+                           ("all.json", json.dumps(summary, indent=2).encode())):
             path = os.path.join(output, name)
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 f.write(data)
@@ -101,7 +102,7 @@ def fetch(output, cache_dir=None):
     """Download (or take from the cache) the reference's wheel and write its weight folder."""
     wheel = fetch_wheel(cache_dir or default_cache())
     weights, args = read_wheel(wheel)
-    write_weight_folder(output, weights, args)
+    write_weight_folder(output, weights, {"args": args})
 
 
 def main(argv=None):

@@ -116,3 +116,36 @@ def test_missing_or_wrong_weight_files_are_user_errors(tmp_path):
 def test_unknown_model_keys_are_refused():
     with pytest.raises(ValueError, match="unknown conv_tasnet_params"):
         build_model(dict(SMALL, n_filterz=3))
+
+
+def test_average_weights_writes_the_weighted_mean_and_refuses_other_architectures(tmp_path,
+                                                                                   capsys):
+    from models import average_weights
+
+    args = reference_args()
+    args["conv_tasnet_params"] = dict(SMALL)
+    models = []
+    for i, name in enumerate(("a", "b")):
+        torch.manual_seed(i)
+        models.append(build_model(SMALL))
+        _write_weight_dir(tmp_path / name, args, models[-1].state_dict())
+    out = tmp_path / "soup"
+    assert average_weights.main([f"{tmp_path / 'a'}:3", f"{tmp_path / 'b'}:1",
+                                 "--output", str(out)]) == 0
+    soup, summary = load_pretrained(str(out))
+    for key, value in soup.state_dict().items():
+        expected = 0.75 * models[0].state_dict()[key] + 0.25 * models[1].state_dict()[key]
+        torch.testing.assert_close(value, expected)
+    assert [d["weight"] for d in summary["averaged_from"]] == [0.75, 0.25]
+    assert summary["args"]["conv_tasnet_params"] == SMALL
+
+    wider = dict(args, conv_tasnet_params=dict(SMALL, hid_chan=96))
+    _write_weight_dir(tmp_path / "wide", wider, build_model(wider["conv_tasnet_params"])
+                      .state_dict())
+    capsys.readouterr()
+    assert average_weights.main([str(tmp_path / "a"), str(tmp_path / "wide"),
+                                 "--output", str(tmp_path / "bad")]) == 1
+    assert "wide: its weights' names or shapes differ" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert average_weights.main([str(tmp_path / "a"), "--output", str(tmp_path / "a")]) == 1
+    assert "must not be one of the inputs" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""Average the weights of models of one architecture into a new weight folder:
+
+    python -m models.average_weights --output soup results/delimit_real_ref:0.5 weight_reference:0.5
+
+Each input is a weight folder (all.pth, all.json), optionally followed by `:WEIGHT` (default 1;
+the weights are normalised to sum to 1). Averaging a fine-tuned model with the weights it
+started from (WiSE-FT, Wortsman et al. 2022) keeps more of the start's behaviour on data the
+fine-tuning did not cover; it only makes sense for models that share a start. The output's
+all.json is the first model's, with an `averaged_from` list of the folders and weights.
+"""
+import argparse
+import io
+import os
+import sys
+
+import torch
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from models import load_pretrained  # noqa: E402
+from models.fetch_reference import write_weight_folder  # noqa: E402
+from utils.errors import DelimitError  # noqa: E402
+
+
+def parse_input(text):
+    """"FOLDER" or "FOLDER:WEIGHT" -> (folder, weight)."""
+    folder, sep, weight = text.rpartition(":")
+    if not sep or not folder:
+        return text, 1.0
+    try:
+        value = float(weight)
+    except ValueError:
+        raise DelimitError(f"{text}: the weight after ':' must be a number") from None
+    if not value > 0:
+        raise DelimitError(f"{text}: the weight after ':' must be > 0")
+    return folder, value
+
+
+def average(inputs):
+    """[(folder, weight), ...] -> (averaged state_dict, the first model's json summary)."""
+    total = sum(weight for _, weight in inputs)
+    averaged, first_summary = None, None
+    for folder, weight in inputs:
+        model, summary = load_pretrained(folder)
+        state_dict = model.state_dict()
+        shapes = {k: v.shape for k, v in state_dict.items()}
+        if first_summary is None:
+            first_summary = summary
+            averaged = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in state_dict.items()}
+        elif shapes != {k: v.shape for k, v in averaged.items()}:
+            raise DelimitError(f"{folder}: its weights' names or shapes differ from "
+                               f"{inputs[0][0]}'s (another architecture)")
+        for key, value in state_dict.items():
+            averaged[key] += value.double() * (weight / total)
+    state_dict = {k: v.float() for k, v in averaged.items()}
+    summary = dict(first_summary)
+    summary["averaged_from"] = [{"folder": folder, "weight": weight / total}
+                                for folder, weight in inputs]
+    return state_dict, summary
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m models.average_weights",
+                                description="Average the weights of models that share an "
+                                            "architecture into a new weight folder.")
+    p.add_argument("inputs", nargs="+", help="weight folders, each optionally FOLDER:WEIGHT")
+    p.add_argument("--output", required=True, help="weight folder to write (all.pth, all.json)")
+    args = p.parse_args(argv)
+    try:
+        inputs = [parse_input(text) for text in args.inputs]
+        if os.path.abspath(args.output) in {os.path.abspath(f) for f, _ in inputs}:
+            raise DelimitError(f"{args.output}: the output must not be one of the inputs")
+        state_dict, summary = average(inputs)
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        write_weight_folder(args.output, buffer.getvalue(), summary)
+    except DelimitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: " + " + ".join(f"{w:.3g} x {f}" for f, w in
+                                          ((d["folder"], d["weight"])
+                                           for d in summary["averaged_from"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
