@@ -1,6 +1,7 @@
 """Average the weights of models of one architecture into a new weight folder:
 
-    python -m models.average_weights --output soup results/delimit_real_ref:0.5 weight_reference:0.5
+    python -m models.average_weights --output soup results/checkpoint/delimit_real_ref:0.7 \
+        weight_reference:0.3
 
 Each input is a weight folder (all.pth, all.json), optionally followed by `:WEIGHT` (default 1;
 the weights are normalised to sum to 1). Averaging a fine-tuned model with the weights it
