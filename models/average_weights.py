@@ -27,7 +27,7 @@ from utils.errors import DelimitError  # noqa: E402
 def parse_input(text):
     """"FOLDER" or "FOLDER:WEIGHT" -> (folder, weight)."""
     folder, sep, weight = text.rpartition(":")
-    if not sep or not folder:
+    if not sep or not folder or os.path.isdir(text):  # a folder whose name holds a ':'
         return text, 1.0
     try:
         value = float(weight)
