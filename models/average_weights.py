@@ -7,7 +7,7 @@ Each input is a weight folder (all.pth, all.json), optionally followed by `:WEIG
 the weights are normalised to sum to 1). Averaging a fine-tuned model with the weights it
 started from (WiSE-FT, Wortsman et al. 2022) keeps more of the start's behaviour on data the
 fine-tuning did not cover; it only makes sense for models that share a start. The output's
-all.json is the first model's, with an `averaged_from` list of the folders and weights.
+all.json holds the first model's `args` and an `averaged_from` list of the folders and weights.
 """
 import argparse
 import io
@@ -39,7 +39,7 @@ def parse_input(text):
 
 
 def average(inputs):
-    """[(folder, weight), ...] -> (averaged state_dict, the first model's json summary)."""
+    """[(folder, weight), ...] -> (averaged state_dict, the json summary to write)."""
     total = sum(weight for _, weight in inputs)
     averaged, first_summary = None, None
     for folder, weight in inputs:
@@ -55,9 +55,11 @@ def average(inputs):
         for key, value in state_dict.items():
             averaged[key] += value.double() * (weight / total)
     state_dict = {k: v.float() for k, v in averaged.items()}
-    summary = dict(first_summary)
-    summary["averaged_from"] = [{"folder": folder, "weight": weight / total}
-                                for folder, weight in inputs]
+    # the first model's settings, but not its training record (best_loss, epochs...), which
+    # says nothing about the average
+    summary = {"args": first_summary["args"],
+               "averaged_from": [{"folder": folder, "weight": weight / total}
+                                 for folder, weight in inputs]}
     return state_dict, summary
 
 

@@ -138,6 +138,7 @@ def test_average_weights_writes_the_weighted_mean_and_refuses_other_architecture
         torch.testing.assert_close(value, expected)
     assert [d["weight"] for d in summary["averaged_from"]] == [0.75, 0.25]
     assert summary["args"]["conv_tasnet_params"] == SMALL
+    assert "best_loss" not in summary  # a's training record says nothing of the average
 
     wider = dict(args, conv_tasnet_params=dict(SMALL, hid_chan=96))
     _write_weight_dir(tmp_path / "wide", wider, build_model(wider["conv_tasnet_params"])
