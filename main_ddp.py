@@ -264,7 +264,11 @@ def train_epoch(run, state):
                     initial=state.step_in_epoch, total=len(run.sampler) // batch_size,
                     dynamic_ncols=True)
     out_of_time = False
+    flip_p = run.config["data_params"]["random_polarity"]
     for limited, target in progress:
+        if flip_p:
+            seed = (run.config["sys_params"]["seed"], epoch, state.step_in_epoch, ctx.rank)
+            limited, target = invert_polarity(limited, target, flip_p, seed)
         loss = train_step(run, limited.to(ctx.device), target.to(ctx.device))
         state.step_in_epoch += 1
         state.global_step += 1
@@ -287,6 +291,16 @@ def train_epoch(run, state):
     progress.close()
     state.epoch_time += time.time() - started
     return out_of_time
+
+
+def invert_polarity(limited, target, probability, seed):
+    """Invert each item of a batch (input and target together) with `probability`, drawn from
+    `seed` so that a resumed run repeats its steps. A limiter's gain depends on |x| alone, so
+    the de-limiter's must not depend on the waveform's sign; unaugmented, it does."""
+    rng = np.random.default_rng(list(seed))
+    signs = np.where(rng.random(limited.shape[0]) < probability, -1.0, 1.0)
+    signs = torch.from_numpy(signs.astype(np.float32))[:, None, None]
+    return limited * signs, target * signs
 
 
 def train_step(run, limited, target):

@@ -2,12 +2,15 @@
 choice: how would each model rank if selection used a design it never trained on?
 
     python benchmarks/score_validation.py --config delimit_real_wide [group.key=value ...] \
-        --designs fast_limiter --models shipped=weight reference=weight_reference [--threads 2]
+        --designs fast_limiter --models shipped=weight reference=weight_reference [--threads 2] \
+        [--invert_polarity]
 
 Prints, per design and model, what a training run logs for an epoch: the validation loss, the
 SI-SDR gained on the limited excerpts, and SI-SDR(output, input) on those left unlimited. The
 validation songs and the limiter settings are the run's own (its song or stem folder, seed), so
-a model's line matches the `start weights` line of a run that starts from it.
+a model's line matches the `start weights` line of a run that starts from it. With
+--invert_polarity, each model is also scored on the same items with their polarity inverted
+(input and target): a limiter's gain depends on |x| alone, so a de-limiter should score alike.
 """
 import argparse
 import os
@@ -25,6 +28,20 @@ from utils.training.config import load_config  # noqa: E402
 from utils.training.losses import CombinedLoss  # noqa: E402
 
 
+class InvertedPolarity:
+    """A validation set's items (limited, target, name) with input and target negated."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        limited, target, name = self.items[index]
+        return -limited, -target, name
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="a training config (name or path)")
@@ -33,6 +50,8 @@ def main(argv=None):
                         help="training designs to validate with, one at a time")
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
+    parser.add_argument("--invert_polarity", action="store_true",
+                        help="also score the items with their polarity inverted")
     args = parser.parse_args(argv)
     models = parse_models(args.models, "score_validation")
     overrides = [*args.overrides, f"sys_params.num_threads={args.threads or 'null'}"]
@@ -48,9 +67,13 @@ def main(argv=None):
             config = load_config(args.config,
                                  [*overrides, f"data_params.valid_limiter_designs=[{design}]"])
             _, valid = build_datasets(config)
-            for name, model in loaded.items():
-                scores = main_ddp.validate(model, valid, criterion, ctx)
-                print(f"{design} | {name} | {main_ddp.describe_valid(*scores)}", flush=True)
+            versions = {design: valid}
+            if args.invert_polarity:
+                versions[f"{design}, inverted"] = InvertedPolarity(valid)
+            for label, items in versions.items():
+                for name, model in loaded.items():
+                    scores = main_ddp.validate(model, items, criterion, ctx)
+                    print(f"{label} | {name} | {main_ddp.describe_valid(*scores)}", flush=True)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

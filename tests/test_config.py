@@ -40,6 +40,8 @@ def test_overrides_are_parsed_as_yaml_values():
     ("hyperparams.min_lr=1", "must be below hyperparams.lr"),
     ("model_loss_params.train_loss_func=[l1]", "train_loss_func"),
     ("lr=1", "expected group.key=value"),
+    ("data_params.unlimited_prob=1.5", r"data_params.unlimited_prob: must be in \[0, 1\]"),
+    ("data_params.random_polarity=-0.1", r"data_params.random_polarity: must be in \[0, 1\]"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):
     with pytest.raises(DelimitError, match=message):

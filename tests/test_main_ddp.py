@@ -93,7 +93,7 @@ def _run(args, **kwargs):
 
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(stems, tmp_path):
     common = [*SMALL_MODEL, "hyperparams.epochs=3", "hyperparams.checkpoint_every=1",
-              "sys_params.num_threads=1"]
+              "sys_params.num_threads=1", "data_params.random_polarity=0.5"]
     # Uninterrupted reference run.
     config = load_config("smoke", smoke_overrides(stems, str(tmp_path / "a"), *common))
     torch.set_num_threads(1)
@@ -117,6 +117,23 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(stems, t
     assert state_b["epochs_trained"] == 3
     for key, value in uninterrupted.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_polarity_is_inverted_for_input_and_target_together_and_repeatably():
+    limited, target = torch.rand(64, 2, 10) + 0.1, torch.rand(64, 2, 10) + 0.1
+    flipped_in, flipped_target = main_ddp.invert_polarity(limited, target, 0.5, (777, 3, 5, 0))
+    inverted = flipped_in[:, 0, 0] < 0
+    assert 10 < int(inverted.sum()) < 54  # some items of the batch, not all
+    for k in range(64):
+        sign = -1.0 if inverted[k] else 1.0
+        assert torch.equal(flipped_in[k], sign * limited[k])
+        assert torch.equal(flipped_target[k], sign * target[k])
+    again, _ = main_ddp.invert_polarity(limited, target, 0.5, (777, 3, 5, 0))
+    other, _ = main_ddp.invert_polarity(limited, target, 0.5, (777, 3, 6, 0))
+    assert torch.equal(again, flipped_in)
+    assert not torch.equal(other, flipped_in)
+    always, _ = main_ddp.invert_polarity(limited, target, 1.0, (1, 0, 0, 0))
+    assert torch.equal(always, -limited)
 
 
 def test_torchrun_two_cpu_processes_keep_identical_weights(stems, tmp_path):
@@ -206,21 +223,35 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     assert len(state["start_valid"]) == 4
     assert state["start_valid"][0] == pytest.approx(state["valid_loss_history"][0], abs=1e-4)
     # benchmarks/score_validation.py gives the start weights the line the run logged for them,
-    # and another for a design the run did not validate with
+    # another for the same items with their polarity inverted, and others for a design the run
+    # did not validate with
     capsys.readouterr()
     assert score_validation.main(["--config=smoke", *song_run, "--designs", "fast_limiter",
-                                  "maximizer", "--models",
+                                  "maximizer", "--invert_polarity", "--models",
                                   f"a={checkpoint_dir(str(tmp_path / 'a'))}"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
     assert lines[0] == f"fast_limiter | a | {main_ddp.describe_valid(*state['start_valid'])}"
-    assert lines[1].startswith("maximizer | a | ") and lines[1] != lines[0].replace(
+    assert lines[1].startswith("fast_limiter, inverted | a | ")  # this small model is not
+    assert lines[1].split(" | ")[2] != lines[0].split(" | ")[2]  # polarity-invariant
+    assert lines[2].startswith("maximizer | a | ") and lines[2] != lines[0].replace(
         "fast_limiter", "maximizer")
+    assert lines[3].startswith("maximizer, inverted | a | ")
     for key, value in first.state_dict().items():  # started from init_weights
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
     assert all(-30.0 <= v < 0 for v in state["valid_loss_history"])  # the cap bounds it
     _, resumed = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=2"]))
     assert resumed["epochs_trained"] == 2  # its own checkpoint wins over init_weights
     assert resumed["train_loss_history"][0] == state["train_loss_history"][0]
+
+
+def test_inverted_polarity_negates_input_and_target_of_each_item():
+    items = [(torch.rand(2, 8), torch.rand(2, 8), f"song#{k}") for k in range(3)]
+    inverted = score_validation.InvertedPolarity(items)
+    assert len(inverted) == 3
+    for (limited, target, name), (neg_limited, neg_target, neg_name) in zip(items, inverted):
+        assert torch.equal(neg_limited, -limited) and torch.equal(neg_target, -target)
+        assert neg_name == name
 
 
 def test_train_state_is_saved_as_a_plain_dict_and_reads_older_ones():

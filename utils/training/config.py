@@ -128,6 +128,8 @@ SCHEMA = {
         "valid_limiter_designs": ((list, type(None)), None),
         "unlimited_prob": (NUM, 0.0),  # project: share of items left unlimited (target = input)
         "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
+        # project: probability of inverting a training item's polarity (input and target)
+        "random_polarity": (NUM, 0.0),
     },
     "model_loss_params": {
         "architecture": (str, "conv_tasnet_mask_on_output"),
@@ -278,8 +280,9 @@ def validate(config):
     check_designs(config["data_params"]["limiter_designs"])
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
-    if not 0.0 <= config["data_params"]["unlimited_prob"] <= 1.0:
-        raise DelimitError("data_params.unlimited_prob: must be in [0, 1]")
+    for key in ("unlimited_prob", "random_polarity"):
+        if not 0.0 <= config["data_params"][key] <= 1.0:
+            raise DelimitError(f"data_params.{key}: must be in [0, 1]")
     weights = config["data_params"]["source_weights"]
     if weights is not None:
         if set(weights) - set(SOURCES) or not all(isinstance(w, NUM) and w >= 0
