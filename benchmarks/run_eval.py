@@ -5,7 +5,7 @@ beside the input and the loudness-matched input.
         [--real_songs ./data/real_music/eval] [--work ./eval_results]
         [--models shipped=weight reference=weight_reference]
         [--sets maximizer alt_limiter real_alt_limiter real_multiband do_no_harm]
-        [--inference_args "--use_gpu False"] [--skip_inference]
+        [--inference_args "--use_gpu False"] [--skip_inference] [--invert_polarity]
 
 Sets (inputs, references):
     maximizer, alt_limiter      generated songs (EVAL_ROOT/SET, EVAL_ROOT/references); built
@@ -24,6 +24,9 @@ whose folder is missing is left out with a note (the reference's checkpoint come
 `python -m models.fetch_reference --output weight_reference`). Prints the table of means over
 files, with the median, worst and share below -1 dB of the SI-SDR improvement (also
 WORK/results_table.md). Exit code 1 if a step failed or a file could not be scored.
+
+--invert_polarity scores every set with its audio (inputs and references) negated, from copies
+in WORK/inverted: a limiter's gain depends on |x| alone, so a de-limiter should score the same.
 """
 import argparse
 import csv
@@ -40,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import eval_delimit  # noqa: E402
 from prepro import make_eval_sets, make_real_eval_sets  # noqa: E402
-from utils.audio import write_atomic  # noqa: E402
+from utils.audio import read_audio, write_atomic, write_audio  # noqa: E402
 
 GENERATED_SETS = ("maximizer", "alt_limiter")
 REAL_SETS = {"real_alt_limiter": "alt_limiter", "real_multiband": "multiband"}
@@ -108,6 +111,27 @@ def set_folders(set_name, eval_root, real_root):
     return os.path.join(real_root, REAL_SETS[set_name]), references
 
 
+def inverted_copy(source, destination):
+    """Copy the folder `source` to `destination` with every wav file's samples negated (32-bit
+    float, so that nothing clips); other files are copied as they are, files already there are
+    kept. Returns `destination`."""
+    for folder, _, names in os.walk(source):
+        target_folder = os.path.join(destination, os.path.relpath(folder, source))
+        os.makedirs(target_folder, exist_ok=True)
+        for name in sorted(names):
+            target = os.path.join(target_folder, name)
+            if os.path.exists(target):
+                continue
+            path = os.path.join(folder, name)
+            if name.lower().endswith(".wav"):
+                audio, rate = read_audio(path)
+                write_audio(target, -audio, rate, subtype="FLOAT")
+            else:
+                with open(path, "rb") as f:
+                    write_atomic(target, f.read())
+    return destination
+
+
 def parse_models(items, prog="run_eval"):
     """['name=folder', ...] -> {name: folder}."""
     models = {}
@@ -137,6 +161,8 @@ def main(argv=None):
     parser.add_argument("--inference_args", default="", help="extra inference arguments")
     parser.add_argument("--skip_inference", action="store_true",
                         help="reuse WORK/SET/{model}_audio from an earlier run")
+    parser.add_argument("--invert_polarity", action="store_true",
+                        help="score the sets with their polarity inverted (copies in WORK)")
     args = parser.parse_args(argv)
     models = parse_models(args.models)
     for name, folder in list(models.items()):
@@ -159,6 +185,11 @@ def main(argv=None):
         print(f"building the real-music sets in {args.real_root}", file=sys.stderr)
         _, problems = make_real_eval_sets.make_real_eval_sets(args.real_songs, args.real_root)
         failed = bool(problems)
+    if args.invert_polarity:
+        inverted = os.path.join(args.work, "inverted")
+        print(f"writing the sets with their polarity inverted to {inverted}", file=sys.stderr)
+        args.eval_root = inverted_copy(args.eval_root, os.path.join(inverted, "generated"))
+        args.real_root = inverted_copy(args.real_root, os.path.join(inverted, "real"))
     for set_name in args.sets:
         inputs, references = set_folders(set_name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
