@@ -185,11 +185,6 @@ def main(argv=None):
         print(f"building the real-music sets in {args.real_root}", file=sys.stderr)
         _, problems = make_real_eval_sets.make_real_eval_sets(args.real_songs, args.real_root)
         failed = bool(problems)
-    if args.invert_polarity:
-        inverted = os.path.join(args.work, "inverted")
-        print(f"writing the sets with their polarity inverted to {inverted}", file=sys.stderr)
-        args.eval_root = inverted_copy(args.eval_root, os.path.join(inverted, "generated"))
-        args.real_root = inverted_copy(args.real_root, os.path.join(inverted, "real"))
     for set_name in args.sets:
         inputs, references = set_folders(set_name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
@@ -197,6 +192,12 @@ def main(argv=None):
                   file=sys.stderr)
             failed = True
             continue
+        if args.invert_polarity:
+            copies = os.path.join(args.work, "inverted",
+                                  "generated" if set_name in GENERATED_SETS else "real")
+            print(f"{set_name}: polarity-inverted copies in {copies}", file=sys.stderr)
+            inputs, references = (inverted_copy(folder, os.path.join(copies, os.path.basename(
+                os.path.normpath(folder)))) for folder in (inputs, references))
         systems = [] if set_name == DO_NO_HARM else [("input", None), ("loudnorm", None)]
         for name, folder in models.items():
             audio = os.path.join(args.work, set_name, f"{name}_audio")
