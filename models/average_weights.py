@@ -81,9 +81,8 @@ def main(argv=None):
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{args.output}: " + " + ".join(f"{w:.3g} x {f}" for f, w in
-                                          ((d["folder"], d["weight"])
-                                           for d in summary["averaged_from"])))
+    print(f"{args.output}: " + " + ".join(f"{d['weight']:.3g} x {d['folder']}"
+                                          for d in summary["averaged_from"]))
     return 0
 
 
