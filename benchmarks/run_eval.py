@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import eval_delimit  # noqa: E402
 from prepro import make_eval_sets, make_real_eval_sets  # noqa: E402
-from utils.audio import read_audio, write_atomic, write_audio  # noqa: E402
+from utils.audio import AUDIO_EXTENSIONS, read_audio, write_atomic, write_audio  # noqa: E402
 
 GENERATED_SETS = ("maximizer", "alt_limiter")
 REAL_SETS = {"real_alt_limiter": "alt_limiter", "real_multiband": "multiband"}
@@ -112,18 +112,20 @@ def set_folders(set_name, eval_root, real_root):
 
 
 def inverted_copy(source, destination):
-    """Copy the folder `source` to `destination` with every wav file's samples negated (32-bit
-    float, so that nothing clips); other files are copied as they are, files already there are
-    kept. Returns `destination`."""
+    """Copy the folder `source` to `destination` with every audio file's samples negated, as a
+    32-bit float wav of the same stem (so that nothing clips; sets pair files by stem); other
+    files are copied as they are, files already there are kept. Returns `destination`."""
     for folder, _, names in os.walk(source):
         target_folder = os.path.join(destination, os.path.relpath(folder, source))
         os.makedirs(target_folder, exist_ok=True)
         for name in sorted(names):
-            target = os.path.join(target_folder, name)
+            path = os.path.join(folder, name)
+            is_audio = name.lower().endswith(AUDIO_EXTENSIONS)
+            target = os.path.join(target_folder,
+                                  os.path.splitext(name)[0] + ".wav" if is_audio else name)
             if os.path.exists(target):
                 continue
-            path = os.path.join(folder, name)
-            if name.lower().endswith(".wav"):
+            if is_audio:
                 audio, rate = read_audio(path)
                 write_audio(target, -audio, rate, subtype="FLOAT")
             else:

@@ -35,7 +35,7 @@ def test_models_are_name_equals_folder():
         run_eval.parse_models(["weight"])
 
 
-def test_inverted_copy_negates_every_wav_and_copies_the_rest(tmp_path):
+def test_inverted_copy_negates_every_audio_file_and_copies_the_rest(tmp_path):
     import numpy as np
     import soundfile as sf
 
@@ -44,12 +44,18 @@ def test_inverted_copy_negates_every_wav_and_copies_the_rest(tmp_path):
     audio = np.random.default_rng(0).uniform(-1.0, 1.0, (1000, 2)).astype(np.float32)
     audio[0] = -1.0  # negated, a full-scale negative sample must not clip
     sf.write(source / "multiband" / "a.wav", audio, 44100, subtype="PCM_16")
+    sf.write(source / "multiband" / "b.flac", audio[::-1], 44100, subtype="PCM_16")
     (source / "real_eval_set.csv").write_text("name,gain\na,1\n")
     out = run_eval.inverted_copy(str(source), str(tmp_path / "inverted"))
     inverted, rate = sf.read(tmp_path / "inverted" / "multiband" / "a.wav", dtype="float32")
     original, _ = sf.read(source / "multiband" / "a.wav", dtype="float32")
     assert rate == 44100 and out == str(tmp_path / "inverted")
     np.testing.assert_array_equal(inverted, -original)
+    # other audio formats too, written as float wav of the same stem (sets pair by stem)
+    inverted_flac, _ = sf.read(tmp_path / "inverted" / "multiband" / "b.wav", dtype="float32")
+    original_flac, _ = sf.read(source / "multiband" / "b.flac", dtype="float32")
+    np.testing.assert_array_equal(inverted_flac, -original_flac)
+    assert not (tmp_path / "inverted" / "multiband" / "b.flac").exists()
     assert (tmp_path / "inverted" / "real_eval_set.csv").read_text() == "name,gain\na,1\n"
-    assert sorted(p.name for p in source.rglob("*")) == ["a.wav", "multiband",
+    assert sorted(p.name for p in source.rglob("*")) == ["a.wav", "b.flac", "multiband",
                                                          "real_eval_set.csv"]  # untouched
