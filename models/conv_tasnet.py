@@ -107,11 +107,17 @@ class TDConvNet(nn.Module):
         return self.mask_act(self.mask_net(skip_sum))
 
 
+class Abs(nn.Module):
+    def forward(self, x):
+        return x.abs()
+
+
 def _activation(name):
     activations = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "linear": nn.Identity(),
-                   None: nn.Identity()}
+                   "abs": Abs(), None: nn.Identity()}
     if name not in activations:
-        raise ValueError(f"unknown activation {name!r}; choose one of relu, sigmoid, linear")
+        raise ValueError(f"unknown activation {name!r}; choose one of relu, abs, sigmoid, "
+                         "linear")
     return activations[name]
 
 
