@@ -59,17 +59,21 @@ def test_gain_reaches_the_last_samples():
 
 def test_abs_encoder_makes_the_gain_independent_of_the_waveforms_sign():
     # A limiter's gain depends on |x| alone; with encoder_activation "abs" the network is an
-    # even function of its input, so a record and its inverted copy get the same gain. The
-    # default ReLU sees the sign (the control below), as the reference's does.
+    # even function of each channel (the encoder runs per channel), so a record, its inverted
+    # copy and a copy with one channel inverted get the same gain. The default ReLU sees the
+    # sign (the control below), as the reference's does.
     torch.manual_seed(0)
     audio = torch.randn(2, 2, 1000)
+    one_inverted = audio * torch.tensor([-1.0, 1.0])[:, None]
     for activation, invariant in (("abs", True), ("relu", False)):
         torch.manual_seed(1)
         model = build_model(dict(SMALL, encoder_activation=activation)).eval()
         with torch.no_grad():
             gain, output = model(audio)
             gain_inverted, output_inverted = model(-audio)
+            gain_one_inverted, _ = model(one_inverted)
         assert torch.allclose(gain, gain_inverted, atol=1e-6) == invariant
+        assert torch.allclose(gain, gain_one_inverted, atol=1e-6) == invariant
         if invariant:
             torch.testing.assert_close(output_inverted, -output)
 
