@@ -113,11 +113,11 @@ class Abs(nn.Module):
 
 
 def _activation(name):
-    activations = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "linear": nn.Identity(),
-                   "abs": Abs(), None: nn.Identity()}
+    activations = {"relu": nn.ReLU(), "abs": Abs(), "sigmoid": nn.Sigmoid(),
+                   "linear": nn.Identity(), None: nn.Identity()}
     if name not in activations:
-        raise ValueError(f"unknown activation {name!r}; choose one of relu, abs, sigmoid, "
-                         "linear")
+        raise ValueError(f"unknown activation {name!r}; choose one of "
+                         + ", ".join(key for key in activations if key))
     return activations[name]
 
 
