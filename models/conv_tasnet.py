@@ -11,6 +11,11 @@ from asteroid_filterbanks import Decoder, Encoder, FreeFB
 
 ARCHITECTURE = "conv_tasnet_mask_on_output"
 
+# Input transforms a limiter's gain is invariant to: it depends on |x| alone, and one gain
+# serves both channels.
+SYMMETRIES = {"polarity": lambda audio: -audio,
+              "channel_swap": lambda audio: audio.flip(1)}
+
 
 class GlobalLayerNorm(nn.Module):
     """gLN: normalise over channels and time together, then a per-channel gain and bias.
@@ -133,6 +138,10 @@ class ConvTasNetSGI(nn.Module):
         encoder_activation (str): after the encoder, default "relu".
         mask_act (str): after the masker, default "relu".
         decoder_activation (str): turns the decoder output into a gain, default "sigmoid".
+        symmetries (list of str): transforms of the input that a limiter's gain does not
+            depend on, "polarity" (x -> -x) and "channel_swap" (left <-> right). The gain is
+            averaged over the input's copies under them, so it is exactly invariant to them
+            (one forward pass per copy, batched). Default none, as the reference.
     Shapes: forward((batch, nb_channels, time)) -> gain (batch, 1, time),
         output (batch, nb_channels, time) = input * gain.
     """
@@ -140,8 +149,15 @@ class ConvTasNetSGI(nn.Module):
     def __init__(self, n_filters=512, kernel_size=128, stride=64, n_blocks=5, n_repeats=2,
                  bn_chan=128, hid_chan=512, skip_chan=128, nb_channels=2,
                  encoder_activation="relu", mask_act="relu", decoder_activation="sigmoid",
-                 conv_kernel_size=3):
+                 conv_kernel_size=3, symmetries=()):
         super().__init__()
+        symmetries = symmetries or ()
+        unknown = sorted(set(symmetries) - set(SYMMETRIES))
+        if unknown:
+            raise ValueError(f"unknown symmetries {unknown}; choose from {', '.join(SYMMETRIES)}")
+        if "channel_swap" in symmetries and nb_channels < 2:
+            raise ValueError("symmetry channel_swap needs at least 2 channels")
+        self.symmetries = tuple(name for name in SYMMETRIES if name in symmetries)
         self.kernel_size = kernel_size
         self.stride = stride
         self.nb_channels = nb_channels
@@ -160,6 +176,16 @@ class ConvTasNetSGI(nn.Module):
         return self.kernel_size + n_hops * self.stride
 
     def forward(self, audio):
+        copies = [audio]
+        for name in self.symmetries:
+            copies += [SYMMETRIES[name](copy) for copy in copies]
+        batch = torch.cat(copies) if len(copies) > 1 else audio  # copy-major
+        gain = self.raw_gain(batch)  # (copies * batch, 1, time)
+        gain = gain.view(len(copies), audio.shape[0], *gain.shape[1:]).mean(0)
+        return gain, audio * gain
+
+    def raw_gain(self, audio):
+        """The network's gain (batch, 1, time) for `audio`, before any averaging."""
         length = audio.shape[-1]
         # Unlike the reference (which zero-pads the decoder output, leaving a gain of 0.5
         # on the last samples), pad the input so the frames reach the very last sample.
@@ -167,8 +193,7 @@ class ConvTasNetSGI(nn.Module):
         features = self.encoder_activation(self.encoder(padded))  # (batch, ch, filters, frames)
         features = features.flatten(1, 2)  # channel-major: left's filters, then right's
         gain = self.decoder(self.masker(features))[..., :length]  # (batch, 1, time)
-        gain = self.decoder_activation(gain)
-        return gain, audio * gain
+        return self.decoder_activation(gain)
 
 
 def build_model(conv_tasnet_params, nb_channels=2):
@@ -179,7 +204,7 @@ def build_model(conv_tasnet_params, nb_channels=2):
         raise ValueError(f"conv_tasnet_params.norm_type {norm_type!r}: only gLN is supported")
     known = {"n_filters", "kernel_size", "stride", "n_blocks", "n_repeats", "bn_chan",
              "hid_chan", "skip_chan", "encoder_activation", "mask_act", "decoder_activation",
-             "conv_kernel_size"}
+             "conv_kernel_size", "symmetries"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown conv_tasnet_params key(s): {', '.join(unknown)}")

@@ -19,9 +19,9 @@ from utils.inference.apply import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def small_model(seed=0):
+def small_model(seed=0, **params):
     torch.manual_seed(seed)
-    return build_model(SMALL).eval()
+    return build_model(dict(SMALL, **params)).eval()
 
 
 def limited_song(seconds, seed=3):
@@ -147,8 +147,11 @@ def whole_song_statistics(model, audio):
     return song_statistics(model, Chunking(None), [audio])
 
 
-def test_song_statistics_of_a_single_window_reproduce_its_own_normalisation():
-    model = small_model()
+@pytest.mark.parametrize("symmetries", [[], ["polarity", "channel_swap"]])
+def test_song_statistics_of_a_single_window_reproduce_its_own_normalisation(symmetries):
+    # With symmetries the model batches the input's copies; each keeps its own statistics
+    # (pooled ones would normalise the copies differently from the model itself).
+    model = small_model(symmetries=symmetries)
     audio = np.random.default_rng(1).standard_normal((2, 50_000)).astype(np.float32) * 0.2
     statistics = whole_song_statistics(model, audio)
     assert len(statistics.layers) == 21  # 1 + 2 per block, 10 blocks

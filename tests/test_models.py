@@ -89,6 +89,39 @@ def test_channels_are_stacked_channel_major():
     assert not torch.allclose(gain, swapped)
 
 
+def test_symmetries_average_the_gain_over_the_inputs_copies():
+    # With symmetries the gain is the mean of the plain network's gains for the input's
+    # copies (same weights, same state_dict), so it is the same for a record, its inverted
+    # copy and its channel-swapped copy; each batch item is averaged over its own copies.
+    torch.manual_seed(0)
+    audio = torch.randn(2, 2, 1000)
+    torch.manual_seed(1)
+    plain = build_model(SMALL).eval()
+    model = build_model(dict(SMALL, symmetries=["polarity", "channel_swap"])).eval()
+    model.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        gain, output = model(audio)
+        expected = sum(plain(copy)[0] for copy in
+                       (audio, -audio, audio.flip(1), -audio.flip(1))) / 4
+        torch.testing.assert_close(gain, expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(output, audio * gain)
+        for copy in (-audio, audio.flip(1)):
+            torch.testing.assert_close(model(copy)[0], gain, rtol=1e-5, atol=1e-6)
+        polarity_only = build_model(dict(SMALL, symmetries=["polarity"])).eval()
+        polarity_only.load_state_dict(plain.state_dict())
+        gain_polarity, _ = polarity_only(audio)
+        torch.testing.assert_close(polarity_only(-audio)[0], gain_polarity)
+        assert not torch.allclose(polarity_only(audio.flip(1))[0], gain_polarity)
+        assert not torch.allclose(plain(audio)[0], gain_polarity)
+
+
+def test_unknown_symmetry_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="polarity, channel_swap"):
+        build_model(dict(SMALL, symmetries=["time_reversal"]))
+    with pytest.raises(ValueError, match="2 channels"):
+        build_model(dict(SMALL, symmetries=["channel_swap"]), nb_channels=1)
+
+
 def _write_weight_dir(directory, args, state_dict):
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "all.json"), "w") as f:

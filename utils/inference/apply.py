@@ -110,8 +110,10 @@ class SongStatistics:
 
     def __init__(self, model):
         self.layers = [m for m in model.modules() if isinstance(m, GlobalLayerNorm)]
-        self.sums = np.zeros((len(self.layers), 3))  # sum, sum of squares, count
-        self.moments = None  # after freeze(): per layer (mean, variance) as tensors
+        # Per layer and batch item (the model batches an input's symmetric copies, each
+        # with statistics of its own): sum, sum of squares, count. Sized by the first window.
+        self.sums = None
+        self.moments = None  # after freeze(): per layer (mean, variance), (batch, 1, 1) tensors
 
     @contextlib.contextmanager
     def recording(self, first_frame, last_frame):
@@ -122,8 +124,12 @@ class SongStatistics:
         def observer(i):
             def add(x):
                 part = x[..., owned]
-                self.sums[i] += (part.sum(dtype=torch.float64).item(),
-                                 part.square().sum(dtype=torch.float64).item(), part.numel())
+                if self.sums is None:
+                    self.sums = np.zeros((len(self.layers), x.shape[0], 3))
+                sums = (part.sum(dim=(1, 2), dtype=torch.float64),
+                        part.square().sum(dim=(1, 2), dtype=torch.float64))
+                self.sums[i, :, :2] += torch.stack(sums, 1).cpu().numpy()
+                self.sums[i, :, 2] += part[0].numel()
             return add
 
         with self._set("observer", [observer(i) for i in range(len(self.layers))]):
@@ -136,11 +142,14 @@ class SongStatistics:
             yield
 
     def freeze(self):
-        count = np.maximum(self.sums[:, 2], 1)
-        mean = self.sums[:, 0] / count
-        var = np.maximum(self.sums[:, 1] / count - mean ** 2, 0.0)
-        self.moments = [(torch.tensor(m, dtype=torch.float32), torch.tensor(v, dtype=torch.float32))
-                        for m, v in zip(mean, var)]
+        sums = np.zeros((len(self.layers), 1, 3)) if self.sums is None else self.sums
+        count = np.maximum(sums[..., 2], 1)
+        mean = sums[..., 0] / count
+        var = np.maximum(sums[..., 1] / count - mean ** 2, 0.0)
+
+        def column(values):
+            return torch.tensor(values, dtype=torch.float32)[:, None, None]
+        self.moments = [(column(m), column(v)) for m, v in zip(mean, var)]
         return self
 
     @contextlib.contextmanager

@@ -153,6 +153,7 @@ SCHEMA = {
         "mask_act": (str, "relu"),
         "decoder_activation": (str, "sigmoid"),
         "norm_type": ((str, dict, type(None)), "gLN"),
+        "symmetries": (list, []),  # project: gain averaged over these copies of the input
     },
 }
 
