@@ -75,6 +75,22 @@ def test_training_changes_the_weights_and_lowers_the_loss(stems, tmp_path):
     assert min(history[1:]) < history[0]
 
 
+def test_training_with_symmetries_writes_a_checkpoint_that_infers_with_them(stems, tmp_path):
+    # The option lives in the checkpoint's all.json, so inference averages the gain the way
+    # the model trained (here over polarity: the loaded model ignores the waveform's sign).
+    out = str(tmp_path)
+    code = main_ddp.main(["--config=smoke", *smoke_overrides(
+        stems, out, *SMALL_MODEL, "hyperparams.epochs=1",
+        "conv_tasnet_params.symmetries=[polarity]")])
+    assert code == 0
+    model, summary = load_pretrained(checkpoint_dir(out))
+    assert summary["args"]["conv_tasnet_params"]["symmetries"] == ["polarity"]
+    assert model.symmetries == ("polarity",)
+    audio = torch.randn(1, 2, 4000) * 0.3
+    torch.testing.assert_close(model(-audio)[0], model(audio)[0])
+    assert not torch.allclose(model.raw_gain(-audio), model.raw_gain(audio))
+
+
 def test_bad_config_fails_before_anything_starts(tmp_path, capsys):
     out = tmp_path / "out"
     code = main_ddp.main(["--config=smoke", f"dir_params.output_directory={out}",
