@@ -53,6 +53,18 @@ def positive_float(value):
     return number
 
 
+def symmetry_list(value):
+    """"polarity,channel_swap" -> ["polarity", "channel_swap"]; "none" -> []."""
+    from models.conv_tasnet import SYMMETRIES
+
+    names = [] if value.lower() == "none" else [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SYMMETRIES]
+    if unknown or not names and value.lower() != "none":
+        raise argparse.ArgumentTypeError(
+            f"expected none or a comma-separated list of {', '.join(SYMMETRIES)}, got {value!r}")
+    return names
+
+
 def build_parser():
     from utils.inference.apply import OVERLAP_SECONDS, SEGMENT_SECONDS
 
@@ -115,6 +127,11 @@ def build_parser():
     extra.add_argument("--save_plot", default=False, **flag,
                        help="also write input and output envelopes and the gain over time "
                             "as {name}_plot.png")
+    extra.add_argument("--symmetries", default=None, type=symmetry_list,
+                       help="average the gain over these copies of the input (polarity, "
+                            "channel_swap, comma-separated), or none; default: the weight's "
+                            "conv_tasnet_params.symmetries. Each copy costs one more run "
+                            "of the network")
     extra.add_argument("--threads", default=os.cpu_count(), type=int,
                        help="CPU threads for torch (all cores)")
     extra.add_argument("--output_subtype", default=None,
@@ -202,7 +219,8 @@ def main(argv=None):
         files = find_audio_files(args.data_root, args.recursive, exclude=args.output_directory)
         if not files:
             raise DelimitError(f"{args.data_root}: no audio files (wav, flac, ogg, mp3, aiff)")
-        model, _ = load_pretrained(args.weight_directory, args.target, device)
+        model, _ = load_pretrained(args.weight_directory, args.target, device,
+                                   symmetries=args.symmetries)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

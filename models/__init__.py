@@ -10,12 +10,14 @@ from utils.errors import DelimitError
 __all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained"]
 
 
-def load_pretrained(weight_directory: str, target: str = "all",
-                    device: str = "cpu") -> tuple[ConvTasNetSGI, dict]:
+def load_pretrained(weight_directory: str, target: str = "all", device: str = "cpu",
+                    symmetries: list[str] | None = None) -> tuple[ConvTasNetSGI, dict]:
     """Load `{weight_directory}/{target}.json` (settings) and `{target}.pth` (state_dict).
 
     Works with the reference's own checkpoint files as well as this project's.
-    Returns the model in eval mode with gradients off, and the json summary as a dict.
+    `symmetries`, when given, replaces the json's `conv_tasnet_params.symmetries` (the weights
+    are the same with any). Returns the model in eval mode with gradients off, and the json
+    summary as a dict.
     """
     json_path = os.path.join(weight_directory, f"{target}.json")
     pth_path = os.path.join(weight_directory, f"{target}.pth")
@@ -34,7 +36,12 @@ def load_pretrained(weight_directory: str, target: str = "all",
         raise DelimitError(f"{json_path}: architecture {architecture!r} is not supported, "
                            f"only {ARCHITECTURE!r}")
     nb_channels = args.get("data_params", {}).get("nb_channels", 2)
-    model = build_model(conv_tasnet_params, nb_channels=nb_channels)
+    if symmetries is not None:
+        conv_tasnet_params = dict(conv_tasnet_params, symmetries=symmetries)
+    try:
+        model = build_model(conv_tasnet_params, nb_channels=nb_channels)
+    except (ValueError, TypeError) as err:
+        raise DelimitError(f"{json_path}: {err}") from err
     state_dict = torch.load(pth_path, map_location="cpu", weights_only=True)
     # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
     state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}

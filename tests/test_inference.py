@@ -289,6 +289,35 @@ def test_cli_processes_a_folder_and_reports_each_bad_file(tmp_path, weight_dir, 
     assert code == 0 and os.listdir(out / "single") == ["good.wav"]
 
 
+def test_cli_symmetries_override_the_weights_setting(tmp_path, weight_dir, capsys):
+    # --symmetries polarity averages the gain over the input and its inverted copy, through
+    # the whole chain (several windows with song statistics, loudness, float output): a song
+    # and its inverted copy come out as each other's negatives. Without it they do not.
+    audio = song(2, 3.0, seed=4)
+    data = tmp_path / "input_data"
+    write(str(data / "song.wav"), audio, 44100, subtype="FLOAT")
+    write(str(data / "inverted.wav"), -audio, 44100, subtype="FLOAT")
+    common = ["--data_root", data, "--weight_directory", weight_dir, "--chunk_seconds", "1",
+              "--overlap", "0.25", "--output_subtype", "FLOAT", "--avoid_clipping", "False"]
+    outputs = {}
+    for symmetries in ("polarity", "none"):
+        out = tmp_path / symmetries
+        code, _, _ = run_cli(capsys, *common, "--output_directory", out,
+                             "--symmetries", symmetries)
+        assert code == 0
+        outputs[symmetries] = [read_audio(str(out / f"{name}.wav"))[0]
+                               for name in ("song", "inverted")]
+    plain, inverted = outputs["polarity"]
+    np.testing.assert_allclose(inverted, -plain, atol=1e-5)
+    plain, inverted = outputs["none"]
+    assert np.abs(inverted + plain).max() > 1e-3
+    for bad in ("loudness", ","):
+        with pytest.raises(SystemExit):
+            inference.parse_args(["--symmetries", bad])
+    assert inference.parse_args(["--symmetries", "polarity,channel_swap"]).symmetries == [
+        "polarity", "channel_swap"]
+
+
 def test_cli_recursive_layout_name_collisions_and_target_folders(tmp_path, weight_dir, capsys):
     data = tmp_path / "songs"
     write(str(data / "a.wav"), song(2, 0.5), 44100)

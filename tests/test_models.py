@@ -165,6 +165,13 @@ def test_missing_or_wrong_weight_files_are_user_errors(tmp_path):
         f.write("{not json")
     with pytest.raises(DelimitError, match="not a de-limiter summary"):
         load_pretrained(str(tmp_path))
+    args = reference_args()
+    args["conv_tasnet_params"] = dict(SMALL, symmetries=["loudness"])
+    _write_weight_dir(tmp_path, args, build_model(SMALL).state_dict())
+    with pytest.raises(DelimitError, match="all.json: unknown symmetries"):
+        load_pretrained(str(tmp_path))
+    model, _ = load_pretrained(str(tmp_path), symmetries=["polarity"])  # the override wins
+    assert model.symmetries == ("polarity",)
 
 
 def test_unknown_model_keys_are_refused():
