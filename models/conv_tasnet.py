@@ -152,6 +152,8 @@ class ConvTasNetSGI(nn.Module):
                  conv_kernel_size=3, symmetries=()):
         super().__init__()
         symmetries = symmetries or ()
+        if isinstance(symmetries, str):
+            raise ValueError(f"symmetries must be a list of names, got {symmetries!r}")
         unknown = sorted(set(symmetries) - set(SYMMETRIES))
         if unknown:
             raise ValueError(f"unknown symmetries {unknown}; choose from {', '.join(SYMMETRIES)}")

@@ -118,6 +118,8 @@ def test_symmetries_average_the_gain_over_the_inputs_copies():
 def test_unknown_symmetry_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="polarity, channel_swap"):
         build_model(dict(SMALL, symmetries=["time_reversal"]))
+    with pytest.raises(ValueError, match="a list of names"):
+        build_model(dict(SMALL, symmetries="polarity"))
     with pytest.raises(ValueError, match="2 channels"):
         build_model(dict(SMALL, symmetries=["channel_swap"]), nb_channels=1)
 
