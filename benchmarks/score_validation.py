@@ -21,25 +21,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import main_ddp  # noqa: E402
 from benchmarks.run_eval import parse_models  # noqa: E402
-from dataloader import build_datasets  # noqa: E402
+from dataloader import InvertedPolarity, build_datasets  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.training.config import load_config  # noqa: E402
 from utils.training.losses import CombinedLoss  # noqa: E402
-
-
-class InvertedPolarity:
-    """A validation set's items (limited, target, name) with input and target negated."""
-
-    def __init__(self, items):
-        self.items = items
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, index):
-        limited, target, name = self.items[index]
-        return -limited, -target, name
 
 
 def main(argv=None):

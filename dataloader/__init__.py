@@ -28,9 +28,24 @@ from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
 from utils.data.mixing import split_songs
 
-__all__ = ["MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset", "SongValidDataset",
-           "ValidDataset", "WeightedSources", "build_datasets", "song_cache_dir",
-           "source_weights", "split_songs"]
+__all__ = ["InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset",
+           "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
+           "song_cache_dir", "source_weights", "split_songs"]
+
+
+class InvertedPolarity(torch.utils.data.Dataset):
+    """A validation set's items (limited, target, name) with input and target negated: a
+    limiter's gain depends on |x| alone, so a de-limiter should score alike on them."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        limited, target, name = self.items[index]
+        return -limited, -target, name
 
 
 class WeightedSources(torch.utils.data.Dataset):
@@ -131,4 +146,8 @@ def build_datasets(cfg):
                                  max_seconds=data["valid_max_seconds"], seed=seed,
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
                                  **valid_limits)
+    if data["valid_both_polarities"]:
+        # Records come in either polarity; selection on one would reward a model for
+        # preferring the training music's own.
+        valid = torch.utils.data.ConcatDataset([valid, InvertedPolarity(valid)])
     return (train[0] if len(train) == 1 else WeightedSources(train, shares, seed)), valid

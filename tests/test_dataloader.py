@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from dataloader import MusdbXLTrainDataset, OnTheFlyDataset, ValidDataset, build_datasets
+from dataloader import (
+    InvertedPolarity,
+    MusdbXLTrainDataset,
+    OnTheFlyDataset,
+    ValidDataset,
+    build_datasets,
+)
 from tests.helpers import SR, make_small_dataset, write_stems
 from utils.data.mixing import mix_song
 from utils.errors import DelimitError
@@ -124,6 +130,31 @@ def test_valid_dataset_limits_with_the_designs_it_is_given(stems):
     assert valid.designs == ("fast_limiter",)
     with pytest.raises(DelimitError, match="choose from"):
         ValidDataset(stems, ["song_03"], designs=("ozone",))
+
+
+def test_inverted_polarity_negates_input_and_target_of_each_item():
+    items = [(torch.rand(2, 8), torch.rand(2, 8), f"song#{k}") for k in range(3)]
+    inverted = InvertedPolarity(items)
+    assert len(inverted) == 3
+    for (limited, target, name), (neg_limited, neg_target, neg_name) in zip(items, inverted):
+        assert torch.equal(neg_limited, -limited) and torch.equal(neg_target, -target)
+        assert neg_name == name
+
+
+def test_valid_both_polarities_appends_each_items_inverted_copy(stems):
+    cfg = defaults()
+    cfg["dir_params"].update(root=stems, ozone_root=None)
+    cfg["data_params"].update(n_valid_songs=2, valid_max_seconds=0.5, seq_dur=SEQ)
+    _, plain = build_datasets(cfg)
+    cfg["data_params"]["valid_both_polarities"] = True
+    _, both = build_datasets(cfg)
+    assert len(plain) == 2 and len(both) == 4
+    for k in range(2):
+        for half, sign in ((0, 1), (2, -1)):
+            limited, target, name = both[half + k]
+            torch.testing.assert_close(limited, sign * plain[k][0])
+            torch.testing.assert_close(target, sign * plain[k][1])
+            assert name == plain[k][2]
 
 
 def test_valid_dataset_missing_stem_fails_at_start(stems, tmp_path):

@@ -261,15 +261,6 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     assert resumed["train_loss_history"][0] == state["train_loss_history"][0]
 
 
-def test_inverted_polarity_negates_input_and_target_of_each_item():
-    items = [(torch.rand(2, 8), torch.rand(2, 8), f"song#{k}") for k in range(3)]
-    inverted = score_validation.InvertedPolarity(items)
-    assert len(inverted) == 3
-    for (limited, target, name), (neg_limited, neg_target, neg_name) in zip(items, inverted):
-        assert torch.equal(neg_limited, -limited) and torch.equal(neg_target, -target)
-        assert neg_name == name
-
-
 def test_train_state_is_saved_as_a_plain_dict_and_reads_older_ones():
     from dataclasses import asdict
 

@@ -130,6 +130,8 @@ SCHEMA = {
         "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
         # project: probability of inverting a training item's polarity (input and target)
         "random_polarity": (NUM, 0.0),
+        # project: validate on every item and on its polarity-inverted copy
+        "valid_both_polarities": (bool, False),
     },
     "model_loss_params": {
         "architecture": (str, "conv_tasnet_mask_on_output"),
