@@ -55,13 +55,17 @@ def positive_float(value):
 
 def symmetry_list(value):
     """"polarity,channel_swap" -> ["polarity", "channel_swap"]; "none" -> []."""
-    from models.conv_tasnet import SYMMETRIES
+    from models.conv_tasnet import check_symmetries
 
-    names = [] if value.lower() == "none" else [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SYMMETRIES]
-    if unknown or not names and value.lower() != "none":
-        raise argparse.ArgumentTypeError(
-            f"expected none or a comma-separated list of {', '.join(SYMMETRIES)}, got {value!r}")
+    if value.lower() == "none":
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected none or a comma-separated list, got {value!r}")
+    try:
+        check_symmetries(names)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return names
 
 

@@ -17,6 +17,13 @@ SYMMETRIES = {"polarity": lambda audio: -audio,
               "channel_swap": lambda audio: audio.flip(1)}
 
 
+def check_symmetries(names):
+    """Raise ValueError, listing the choices, if a name is not one of SYMMETRIES."""
+    unknown = sorted(set(names) - set(SYMMETRIES))
+    if unknown:
+        raise ValueError(f"unknown symmetries {unknown}; choose from {', '.join(SYMMETRIES)}")
+
+
 class GlobalLayerNorm(nn.Module):
     """gLN: normalise over channels and time together, then a per-channel gain and bias.
 
@@ -154,9 +161,7 @@ class ConvTasNetSGI(nn.Module):
         symmetries = symmetries or ()
         if isinstance(symmetries, str):
             raise ValueError(f"symmetries must be a list of names, got {symmetries!r}")
-        unknown = sorted(set(symmetries) - set(SYMMETRIES))
-        if unknown:
-            raise ValueError(f"unknown symmetries {unknown}; choose from {', '.join(SYMMETRIES)}")
+        check_symmetries(symmetries)
         if "channel_swap" in symmetries and nb_channels < 2:
             raise ValueError("symmetry channel_swap needs at least 2 channels")
         self.symmetries = tuple(name for name in SYMMETRIES if name in symmetries)
