@@ -114,16 +114,23 @@ def set_folders(set_name, eval_root, real_root):
 def inverted_copy(source, destination):
     """Copy the folder `source` to `destination` with every audio file's samples negated, as a
     32-bit float wav of the same stem (so that nothing clips; sets pair files by stem); other
-    files are copied as they are, files already there are kept. Returns `destination`."""
+    files are copied as they are. A copy newer than its source is kept from an earlier run.
+    Two audio files of one stem in a folder are an error (their copies would be one file).
+    Returns `destination`."""
     for folder, _, names in os.walk(source):
         target_folder = os.path.join(destination, os.path.relpath(folder, source))
         os.makedirs(target_folder, exist_ok=True)
+        taken = {}
         for name in sorted(names):
             path = os.path.join(folder, name)
             is_audio = name.lower().endswith(AUDIO_EXTENSIONS)
-            target = os.path.join(target_folder,
-                                  os.path.splitext(name)[0] + ".wav" if is_audio else name)
-            if os.path.exists(target):
+            target_name = os.path.splitext(name)[0] + ".wav" if is_audio else name
+            if target_name in taken:
+                raise SystemExit(f"run_eval: {path}: same name as {taken[target_name]}; "
+                                 "their inverted copies would be one file")
+            taken[target_name] = path
+            target = os.path.join(target_folder, target_name)
+            if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(path):
                 continue
             if is_audio:
                 audio, rate = read_audio(path)

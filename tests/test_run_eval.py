@@ -59,3 +59,34 @@ def test_inverted_copy_negates_every_audio_file_and_copies_the_rest(tmp_path):
     assert (tmp_path / "inverted" / "real_eval_set.csv").read_text() == "name,gain\na,1\n"
     assert sorted(p.name for p in source.rglob("*")) == ["a.wav", "b.flac", "multiband",
                                                          "real_eval_set.csv"]  # untouched
+
+
+def test_inverted_copy_refuses_two_files_of_one_stem(tmp_path):
+    import soundfile as sf
+
+    source = tmp_path / "set"
+    source.mkdir()
+    silence = [[0.0, 0.0]] * 100
+    sf.write(source / "song.wav", silence, 44100)
+    sf.write(source / "song.flac", silence, 44100)
+    with pytest.raises(SystemExit, match="song.wav: same name as .*song.flac"):
+        run_eval.inverted_copy(str(source), str(tmp_path / "inverted"))
+
+
+def test_inverted_copy_redoes_a_copy_older_than_its_source(tmp_path):
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    source, out = tmp_path / "set", tmp_path / "inverted"
+    source.mkdir()
+    sf.write(source / "a.wav", np.full((100, 2), 0.25, np.float32), 44100, subtype="FLOAT")
+    run_eval.inverted_copy(str(source), str(out))
+    kept = os.path.getmtime(out / "a.wav")
+    run_eval.inverted_copy(str(source), str(out))  # up to date: not rewritten
+    assert os.path.getmtime(out / "a.wav") == kept
+    sf.write(source / "a.wav", np.full((100, 2), 0.5, np.float32), 44100, subtype="FLOAT")
+    os.utime(source / "a.wav", (kept + 10, kept + 10))
+    run_eval.inverted_copy(str(source), str(out))
+    np.testing.assert_array_equal(sf.read(out / "a.wav", dtype="float32")[0], -0.5)
