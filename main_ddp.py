@@ -62,6 +62,13 @@ class Context:
             dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def all_min(self, value):
+        """The smallest of one float over all processes."""
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+        return tensor.item()
+
     def barrier(self):
         if self.world_size > 1:
             dist.barrier()
@@ -114,8 +121,9 @@ class TrainState:
     valid_si_sdr_history: list = field(default_factory=list)
     valid_input_si_sdr_history: list = field(default_factory=list)
     valid_untouched_si_sdr_history: list = field(default_factory=list)
+    valid_untouched_worst_history: list = field(default_factory=list)
     # validation of the weights a new run started from (init_weights): the scores to beat, as
-    # [valid loss, valid SI-SDR, limited input SI-SDR, unlimited items' SI-SDR]
+    # [valid loss, valid SI-SDR, limited input SI-SDR, unlimited items' SI-SDR: mean, worst]
     start_valid: list = field(default_factory=list)
 
     @classmethod
@@ -123,7 +131,12 @@ class TrainState:
         """From a checkpoint's "train_state"; a key that an older version did not save (e.g.
         valid_untouched_si_sdr_history) takes its default."""
         names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in saved.items() if key in names})
+        state = cls(**{key: value for key, value in saved.items() if key in names})
+        # epochs validated before the worst unlimited item was kept: nan, so that the
+        # histories stay one entry per epoch
+        missing = len(state.valid_loss_history) - len(state.valid_untouched_worst_history)
+        state.valid_untouched_worst_history[:0] = [math.nan] * missing
+        return state
 
 
 @dataclass
@@ -329,10 +342,11 @@ def log_step(run, state, loss):
 def validate(model, valid_dataset, criterion, ctx):
     """Validation over whole items shared out between processes: the mean loss; the mean
     SI-SDR of the output and of the input against the target over the limited items; and over
-    the items left unlimited (if any), the mean SI-SDR of the output against the input (nan
-    when there are none)."""
+    the items left unlimited (if any), the mean and the lowest SI-SDR of the output against the
+    input (nan when there are none): a mean can hide one record that a model damages."""
     model.eval()
     totals = [0.0] * 6  # loss, items, out SI-SDR, in SI-SDR, limited items, unlimited SI-SDR
+    worst = math.inf
     for index in range(ctx.rank, len(valid_dataset), ctx.world_size):
         limited, target, _ = valid_dataset[index]
         limited, target = limited[None].to(ctx.device), target[None].to(ctx.device)
@@ -345,12 +359,17 @@ def validate(model, valid_dataset, criterion, ctx):
             totals[3] += input_sdr
             totals[4] += 1
         else:
-            totals[5] += channel_si_sdr(estimate, limited).item()
+            untouched = channel_si_sdr(estimate, limited).item()
+            totals[5] += untouched
+            worst = min(worst, untouched)
     loss, count, out_sdr, in_sdr, n_limited, untouched = ctx.all_sum(totals)
+    worst = ctx.all_min(worst)
     model.train()
     n_limited, n_unlimited = max(n_limited, 1), count - n_limited
+    if not n_unlimited:
+        untouched, worst = math.nan, math.nan
     return (loss / max(count, 1), out_sdr / n_limited, in_sdr / n_limited,
-            untouched / n_unlimited if n_unlimited else math.nan)
+            untouched / max(n_unlimited, 1), worst)
 
 
 def end_epoch(run, state):
@@ -372,7 +391,7 @@ def end_epoch(run, state):
 def record_epoch(state, scores, seconds):
     """Append the epoch's scores to the histories, track the best validation loss, and move the
     state to the start of the next epoch. Returns whether the validation loss improved."""
-    train_loss, valid_loss, valid_sdr, input_sdr, untouched_sdr = scores
+    train_loss, valid_loss, valid_sdr, input_sdr, untouched_sdr, untouched_worst = scores
     finished = state.epoch + 1
     state.train_time_history.append(seconds)
     state.train_loss_history.append(train_loss)
@@ -380,6 +399,7 @@ def record_epoch(state, scores, seconds):
     state.valid_si_sdr_history.append(valid_sdr)
     state.valid_input_si_sdr_history.append(input_sdr)
     state.valid_untouched_si_sdr_history.append(untouched_sdr)
+    state.valid_untouched_worst_history.append(untouched_worst)
     improved = valid_loss < state.best_loss
     if improved:
         state.best_loss, state.best_epoch, state.num_bad_epochs = valid_loss, finished, 0
@@ -403,11 +423,14 @@ def save_epoch(run, state, improved):
     plots.plot_loss_curve(os.path.join(run.checkpoint_dir, "loss_curve.png"), asdict(state))
 
 
-def describe_valid(valid_loss, valid_sdr, input_sdr, untouched_sdr):
+def describe_valid(valid_loss, valid_sdr, input_sdr, untouched_sdr, untouched_worst=math.nan):
+    """One line of validation scores (a run resumed from before the worst unlimited item was
+    kept has no `untouched_worst` for its start weights)."""
     return (f"valid loss {valid_loss:.3f}, valid SI-SDR {valid_sdr:.2f} dB (limited input "
             f"{input_sdr:.2f} dB, {valid_sdr - input_sdr:+.2f} dB)"
             + (f", unlimited items left at {untouched_sdr:.1f} dB"
-               if not math.isnan(untouched_sdr) else ""))
+               if not math.isnan(untouched_sdr) else "")
+            + (f" (worst {untouched_worst:.1f} dB)" if not math.isnan(untouched_worst) else ""))
 
 
 def validate_start(run, state):
@@ -420,7 +443,7 @@ def validate_start(run, state):
 
 
 def log_epoch(run, state, scores, improved):
-    train_loss, valid_loss, valid_sdr, input_sdr, _ = scores
+    train_loss, valid_loss, valid_sdr, input_sdr, *_ = scores
     print(f"epoch {state.epoch}: train loss {train_loss:.3f}, {describe_valid(*scores[1:])}"
           + (" *best*" if improved else ""), flush=True)
     run.logger.log({"train/epoch_loss": train_loss, "valid/loss": valid_loss,

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -236,7 +237,8 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     second, state = main_ddp.train(load_config("smoke", [*song_run, "hyperparams.epochs=1"]))
     assert state["epochs_trained"] == 1
     # the start weights were validated first: with lr 1e-12 epoch 1 scores the same
-    assert len(state["start_valid"]) == 4
+    assert len(state["start_valid"]) == 5
+    assert len(state["valid_untouched_worst_history"]) == 1
     assert state["start_valid"][0] == pytest.approx(state["valid_loss_history"][0], abs=1e-4)
     # benchmarks/score_validation.py gives the start weights the line the run logged for them,
     # another for the same items with their polarity inverted, and others for a design the run
@@ -271,3 +273,36 @@ def test_train_state_is_saved_as_a_plain_dict_and_reads_older_ones():
     older = main_ddp.TrainState.from_dict(saved)
     assert older.epoch == 3 and older.global_step == 40
     assert older.valid_untouched_si_sdr_history == []
+    # epochs validated before the worst unlimited item was kept count as nan
+    saved = asdict(main_ddp.TrainState(valid_loss_history=[-5.0, -6.0]))
+    del saved["valid_untouched_worst_history"]
+    worst = main_ddp.TrainState.from_dict(saved).valid_untouched_worst_history
+    assert len(worst) == 2 and all(math.isnan(v) for v in worst)
+
+
+def test_validation_scores_the_mean_and_the_worst_unlimited_item():
+    from utils.training.config import load_config
+    from utils.training.losses import channel_si_sdr
+
+    class AddNoise(torch.nn.Module):  # the same noise on every item: quiet items suffer most
+        def forward(self, audio):
+            noise = 0.01 * torch.sin(torch.arange(audio.shape[-1]) * 0.3)
+            return torch.ones_like(audio[:, :1]), audio + noise
+
+    t = torch.arange(4000) / 44100.0
+    tone = torch.stack([torch.sin(2 * math.pi * 440 * t)] * 2)
+    items = [(torch.tanh(3 * tone) / 3, tone * 0.25, "limited"),  # input != target
+             (tone * 0.8, tone * 0.8, "loud"), (tone * 0.1, tone * 0.1, "quiet"),
+             (tone * 0.3, tone * 0.3, "middle")]
+    ctx = main_ddp.Context(load_config("smoke", ["sys_params.num_threads=1"]))
+    loss, out_sdr, in_sdr, mean, worst = main_ddp.validate(
+        AddNoise(), items, lambda estimate, target: torch.tensor(0.0), ctx)
+    untouched = [channel_si_sdr(AddNoise()(x[None])[1], x[None]).item() for x, _, _ in items[1:]]
+    assert worst == pytest.approx(min(untouched)) and worst < mean - 5
+    assert mean == pytest.approx(sum(untouched) / 3)
+    # with no unlimited item, both are nan and the line leaves them out
+    scores = main_ddp.validate(AddNoise(), items[:1], lambda e, t: torch.tensor(0.0), ctx)
+    assert math.isnan(scores[3]) and math.isnan(scores[4])
+    assert "unlimited" not in main_ddp.describe_valid(*scores)
+    assert main_ddp.describe_valid(-20.0, 20.0, 19.0, 49.5, 43.9).endswith(
+        "unlimited items left at 49.5 dB (worst 43.9 dB)")

@@ -75,8 +75,9 @@ def run_summary(config, checkpoint_dir, state, world_size):
             "valid_loss_history", "train_time_history", "valid_si_sdr_history",
             "valid_input_si_sdr_history", "global_step")
     summary = {"args": args, **{k: state[k] for k in keys}}
-    if any(not math.isnan(v) for v in state.get("valid_untouched_si_sdr_history", [])):
-        summary["valid_untouched_si_sdr_history"] = state["valid_untouched_si_sdr_history"]
+    for key in ("valid_untouched_si_sdr_history", "valid_untouched_worst_history"):
+        if any(not math.isnan(v) for v in state.get(key, [])):
+            summary[key] = state[key]
     return summary
 
 
