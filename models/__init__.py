@@ -7,7 +7,8 @@ import torch
 from models.conv_tasnet import ARCHITECTURE, ConvTasNetSGI, build_model
 from utils.errors import DelimitError
 
-__all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained"]
+__all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained", "load_weights",
+           "model_from_summary"]
 
 
 def load_pretrained(weight_directory: str, target: str = "all", device: str = "cpu",
@@ -24,6 +25,16 @@ def load_pretrained(weight_directory: str, target: str = "all", device: str = "c
     for path in (json_path, pth_path):
         if not os.path.isfile(path):
             raise DelimitError(f"{path}: model file not found")
+    model, summary = model_from_summary(json_path, symmetries)
+    load_weights(model, torch.load(pth_path, map_location="cpu", weights_only=True))
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, summary
+
+
+def model_from_summary(json_path: str, symmetries: list[str] | None = None):
+    """(an untrained model built as the summary json says, the summary as a dict)."""
     try:
         with open(json_path) as f:
             summary = json.load(f)
@@ -42,11 +53,9 @@ def load_pretrained(weight_directory: str, target: str = "all", device: str = "c
         model = build_model(conv_tasnet_params, nb_channels=nb_channels)
     except (ValueError, TypeError) as err:
         raise DelimitError(f"{json_path}: {err}") from err
-    state_dict = torch.load(pth_path, map_location="cpu", weights_only=True)
-    # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
-    state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
-    model.load_state_dict(state_dict)
-    model.to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
     return model, summary
+
+
+def load_weights(model, state_dict):
+    # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
+    model.load_state_dict({k.removeprefix("module."): v for k, v in state_dict.items()})

@@ -3,15 +3,21 @@
     python -m models.average_weights --output soup results/checkpoint/delimit_real_ref:0.7 \
         weight_reference:0.3
 
-Each input is a weight folder (all.pth, all.json), optionally followed by `:WEIGHT` (default 1;
-the weights are normalised to sum to 1). Averaging a fine-tuned model with the weights it
+Each input is a weight folder (all.pth, all.json) or a training run's checkpoint file
+(results/checkpoint/RUN/all.chkpnt: the run's latest weights, or their moving average when the
+run keeps one; its all.pth holds the best epoch's), optionally followed by `:WEIGHT` (default
+1; the weights are normalised to sum to 1). Averaging a fine-tuned model with the weights it
 started from (WiSE-FT, Wortsman et al. 2022) keeps more of the start's behaviour on data the
 fine-tuning did not cover; it only makes sense for models that share a start. The output's
-all.json holds the first model's `args` and an `averaged_from` list of the folders and weights.
+all.json holds the first model's `args` and an `averaged_from` list of the inputs and weights.
+One checkpoint alone exports a run's latest weights as a weight folder:
+
+    python -m models.average_weights --output last results/checkpoint/delimit_real_wide/all.chkpnt
 """
 import argparse
 import io
 import os
+import pickle
 import sys
 
 import torch
@@ -19,7 +25,7 @@ import torch
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models import load_pretrained  # noqa: E402
+from models import load_pretrained, load_weights, model_from_summary  # noqa: E402
 from models.fetch_reference import write_weight_folder  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 
@@ -38,12 +44,28 @@ def parse_input(text):
     return folder, value
 
 
+def load_input(path):
+    """(model, summary) of a weight folder, or of a run's all.chkpnt with the all.json beside it."""
+    if not path.endswith(".chkpnt"):
+        return load_pretrained(path)
+    model, summary = model_from_summary(os.path.join(os.path.dirname(path) or ".", "all.json"))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # the EMA's weights when the run keeps one: they are what its validation scores
+        state_dict = checkpoint.get("ema") or checkpoint["state_dict"]
+    except (OSError, RuntimeError, KeyError, TypeError, AttributeError, EOFError,
+            pickle.UnpicklingError) as err:
+        raise DelimitError(f"{path}: not a training checkpoint ({err!r})") from err
+    load_weights(model, state_dict)
+    return model, summary
+
+
 def average(inputs):
     """[(folder, weight), ...] -> (averaged state_dict, the json summary to write)."""
     total = sum(weight for _, weight in inputs)
     averaged, first_summary = None, None
     for folder, weight in inputs:
-        model, summary = load_pretrained(folder)
+        model, summary = load_input(folder)
         state_dict = model.state_dict()
         shapes = {k: v.shape for k, v in state_dict.items()}
         if first_summary is None:
@@ -67,7 +89,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.average_weights",
                                 description="Average the weights of models that share an "
                                             "architecture into a new weight folder.")
-    p.add_argument("inputs", nargs="+", help="weight folders, each optionally FOLDER:WEIGHT")
+    p.add_argument("inputs", nargs="+", help="weight folders or runs' all.chkpnt files, "
+                   "each optionally PATH:WEIGHT")
     p.add_argument("--output", required=True, help="weight folder to write (all.pth, all.json)")
     args = p.parse_args(argv)
     try:

@@ -213,3 +213,34 @@ def test_average_weights_writes_the_weighted_mean_and_refuses_other_architecture
     assert not (tmp_path / "bad").exists()
     assert average_weights.main([str(tmp_path / "a"), "--output", str(tmp_path / "a")]) == 1
     assert "must not be one of the inputs" in capsys.readouterr().err
+
+
+def test_average_weights_exports_a_runs_latest_weights_from_its_checkpoint(tmp_path, capsys):
+    from models import average_weights
+
+    args = reference_args()
+    args["conv_tasnet_params"] = dict(SMALL)
+    torch.manual_seed(0)
+    best, latest, ema = (build_model(SMALL).state_dict() for _ in range(3))
+    run = tmp_path / "run"
+    _write_weight_dir(run, args, best)  # all.pth: the best epoch's weights
+    checkpoint = {"epoch": 3, "state_dict": latest, "best_loss": -1.0, "ema": None}
+    torch.save(checkpoint, run / "all.chkpnt")
+    assert average_weights.main([str(run / "all.chkpnt"), "--output", str(tmp_path / "last")]) == 0
+    exported, summary = load_pretrained(str(tmp_path / "last"))
+    for key, value in exported.state_dict().items():
+        torch.testing.assert_close(value, latest[key])
+    assert summary["args"]["conv_tasnet_params"] == SMALL
+
+    torch.save(dict(checkpoint, ema=ema), run / "all.chkpnt")  # a run that keeps an EMA
+    assert average_weights.main([str(run / "all.chkpnt"), "--output", str(tmp_path / "ema")]) == 0
+    exported, _ = load_pretrained(str(tmp_path / "ema"))
+    for key, value in exported.state_dict().items():
+        torch.testing.assert_close(value, ema[key])
+
+    (run / "all.chkpnt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert average_weights.main([str(run / "all.chkpnt"), "--output", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err
+    assert "all.chkpnt: not a training checkpoint" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
