@@ -138,7 +138,8 @@ def build_datasets(cfg):
             train.append(OnTheFlyDataset(root, "train", target_lufs_mean=target_lufs,
                                          target_lufs_std=target_std, valid_songs=valid_songs,
                                          unlimited_prob=data["unlimited_prob"],
-                                         mix_bus=data["mix_bus"], **limits, **common))
+                                         mix_bus=data["mix_bus"], mix_bus_prob=data["mix_bus_prob"],
+                                         **limits, **common))
             shares.append(weights["stems"])
         if valid is None:
             valid = ValidDataset(root, valid_songs, sample_rate=data["sample_rate"],

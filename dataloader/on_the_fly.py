@@ -33,9 +33,10 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     The mix is drawn as musdb-XL-train's (each stem from a random song at a random start, gain
     U(0.25, 1.25), channel swap p=0.5; silent mixes redrawn) or, with probability use_fixed, a
     coherent window of one song (its 4 stems at the same start, gain 1, no swap). With mix_bus,
-    the summed mix goes through a mix-bus stage (glue compression and gentle saturation,
-    utils.limiters.compressor.mix_bus) first, as real mixes do. Only the window of each stem is
-    read from disk. Item i is a function of (seed, epoch, i) alone.
+    the summed mix goes (with probability mix_bus_prob) through a mix-bus stage (glue
+    compression and gentle saturation, utils.limiters.compressor.mix_bus) first, as real mixes
+    do. Only the window of each stem is read from disk. Item i is a function of (seed, epoch, i)
+    alone.
 
     Args:
         root: musdb18-HQ layout, stems at root/train/{song}/{stem}.wav (44.1 kHz).
@@ -50,6 +51,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         designs: training limiter designs (utils.limiters.training.TRAINING_DESIGNS).
         unlimited_prob: share of items left unlimited (target = input).
         mix_bus: pass each mix through the mix-bus stage.
+        mix_bus_prob: with mix_bus, the share of mixes that go through it.
         valid_songs: held-out song names; None: split_songs(root, n_valid).
         n_valid: held-out songs of a folder without musdb's validation songs.
         seed: base seed.
@@ -59,7 +61,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
                  samples_per_track=128, use_fixed=0.019, target_loudnorm_lufs=-14.0,
                  target_lufs_mean=-8.0, target_lufs_std=1.0, limiter_variety="wide",
                  valid_songs=None, n_valid=14, seed=777, designs=("maximizer",),
-                 unlimited_prob=0.0, mix_bus=False):
+                 unlimited_prob=0.0, mix_bus=False, mix_bus_prob=1.0):
         if split not in ("train", "valid"):
             raise DelimitError(f"split must be 'train' or 'valid', got {split!r}")
         check_variety(limiter_variety)
@@ -84,6 +86,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         self.designs = tuple(designs)
         self.unlimited_prob = unlimited_prob
         self.mix_bus = mix_bus
+        self.mix_bus_prob = mix_bus_prob
         self.seed = seed
         self.epoch = 0
         self.lengths = stem_frames(root, self.songs, sample_rate)  # frame counts only
@@ -99,7 +102,9 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         coherent = rng.random() < self.use_fixed
         mix, mix_lufs = self.draw_mix(rng, coherent)
-        if self.mix_bus:
+        # no draw at probability 1, so that the items of runs made before mix_bus_prob existed
+        # stay what they were (a resumed run goes on with the same items)
+        if self.mix_bus and (self.mix_bus_prob >= 1.0 or rng.random() < self.mix_bus_prob):
             mix = mix_bus(mix, self.sample_rate, **random_bus_params(rng))
             mix_lufs = integrated_loudness(mix, self.sample_rate)
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)

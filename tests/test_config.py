@@ -41,6 +41,7 @@ def test_overrides_are_parsed_as_yaml_values():
     ("model_loss_params.train_loss_func=[l1]", "train_loss_func"),
     ("lr=1", "expected group.key=value"),
     ("data_params.unlimited_prob=1.5", r"data_params.unlimited_prob: must be in \[0, 1\]"),
+    ("data_params.mix_bus_prob=-0.1", r"data_params.mix_bus_prob: must be in \[0, 1\]"),
     ("data_params.random_polarity=-0.1", r"data_params.random_polarity: must be in \[0, 1\]"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):

@@ -61,6 +61,37 @@ def test_on_the_fly_deterministic_per_seed_epoch_index(stems):
     assert not torch.equal(on_the_fly(stems, seed=1)[4][1], first[1])  # another seed
 
 
+def test_on_the_fly_mix_bus_prob_sends_that_share_of_mixes_through_the_bus(stems, monkeypatch):
+    import dataloader.on_the_fly as on_the_fly_module
+
+    before = on_the_fly(stems, mix_bus=True, samples_per_track=40, unlimited_prob=1.0)
+    items = [before[i] for i in (0, 7)]  # made before the count below starts
+    calls = []
+    real_mix_bus = on_the_fly_module.mix_bus
+    monkeypatch.setattr(on_the_fly_module, "mix_bus",
+                        lambda *a, **k: calls.append(1) or real_mix_bus(*a, **k))
+    every = on_the_fly(stems, mix_bus=True, mix_bus_prob=1.0, samples_per_track=40,
+                       unlimited_prob=1.0)
+    # probability 1 draws nothing more: the same items as a run made before the option
+    for i, item in zip((0, 7), items):
+        assert all(torch.equal(a, b) for a, b in zip(every[i], item))
+    calls.clear()
+    for i in range(len(every)):
+        every[i]
+    assert len(calls) == len(every) == 120
+    calls.clear()
+    half = on_the_fly(stems, mix_bus=True, mix_bus_prob=0.5, samples_per_track=40,
+                      unlimited_prob=1.0)
+    for i in range(len(half)):
+        half[i]
+    assert 40 <= len(calls) <= 80  # binomial(120, 0.5): mean 60, sd 5.5
+    calls.clear()
+    none = on_the_fly(stems, mix_bus=True, mix_bus_prob=0.0, unlimited_prob=1.0)
+    for i in range(len(none)):
+        none[i]
+    assert not calls
+
+
 def test_on_the_fly_coherent_window_is_one_song(stems):
     dataset = on_the_fly(stems, use_fixed=1.0, limiter_variety="reference")
     mix, _ = dataset.draw_mix(np.random.default_rng(0), coherent=True)

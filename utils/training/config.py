@@ -128,6 +128,9 @@ SCHEMA = {
         "valid_limiter_designs": ((list, type(None)), None),
         "unlimited_prob": (NUM, 0.0),  # project: share of items left unlimited (target = input)
         "mix_bus": (bool, False),  # project: generated mixes through a mix-bus stage
+        # project: with mix_bus, the share of generated mixes that go through it (the rest stay
+        # raw, as the generated evaluation sets are)
+        "mix_bus_prob": (NUM, 1.0),
         # project: probability of inverting a training item's polarity (input and target)
         "random_polarity": (NUM, 0.0),
         # project: validate on every item and on its polarity-inverted copy
@@ -283,7 +286,7 @@ def validate(config):
     check_designs(config["data_params"]["limiter_designs"])
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
-    for key in ("unlimited_prob", "random_polarity"):
+    for key in ("unlimited_prob", "random_polarity", "mix_bus_prob"):
         if not 0.0 <= config["data_params"][key] <= 1.0:
             raise DelimitError(f"data_params.{key}: must be in [0, 1]")
     weights = config["data_params"]["source_weights"]
