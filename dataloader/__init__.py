@@ -102,6 +102,8 @@ def build_datasets(cfg):
     target_std = data["limitaug_custom_target_lufs_std"]
     weights = source_weights(cfg)
     limits = dict(limiter_variety=data["limiter_variety"], designs=data["limiter_designs"])
+    premastering = dict(premaster_prob=data["premaster_prob"],
+                        premaster_lufs=tuple(data["premaster_lufs"]))
     valid_limits = dict(limits, designs=data["valid_limiter_designs"] or data["limiter_designs"])
     train, shares, valid = [], [], None
     if weights.get("songs"):
@@ -114,7 +116,8 @@ def build_datasets(cfg):
                                  items_per_song=data["samples_per_track"],
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
-                                 unlimited_prob=data["unlimited_prob"], seed=seed, **limits))
+                                 unlimited_prob=data["unlimited_prob"], seed=seed,
+                                 **premastering, **limits))
         shares.append(weights["songs"])
         seconds = data["valid_max_seconds"] or VALID_EXCERPT_SECONDS
         # The validation spread stays 1 LU (the class's), whatever the training spread.
@@ -139,7 +142,7 @@ def build_datasets(cfg):
                                          target_lufs_std=target_std, valid_songs=valid_songs,
                                          unlimited_prob=data["unlimited_prob"],
                                          mix_bus=data["mix_bus"], mix_bus_prob=data["mix_bus_prob"],
-                                         **limits, **common))
+                                         **premastering, **limits, **common))
             shares.append(weights["stems"])
         if valid is None:
             valid = ValidDataset(root, valid_songs, sample_rate=data["sample_rate"],

@@ -13,7 +13,7 @@ from utils.data.mixing import (
 )
 from utils.errors import DelimitError
 from utils.limiters.compressor import mix_bus, random_bus_params
-from utils.limiters.training import check_designs, check_variety, limit_for_training
+from utils.limiters.training import check_designs, check_variety, limit_for_training, premaster
 from utils.loudness import gain_between, integrated_loudness
 
 
@@ -35,8 +35,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     coherent window of one song (its 4 stems at the same start, gain 1, no swap). With mix_bus,
     the summed mix goes (with probability mix_bus_prob) through a mix-bus stage (glue
     compression and gentle saturation, utils.limiters.compressor.mix_bus) first, as real mixes
-    do. Only the window of each stem is read from disk. Item i is a function of (seed, epoch, i)
-    alone.
+    do. With premaster_prob, the mix may then be mastered loud, as records often are. Only the
+    window of each stem is read from disk. Item i is a function of (seed, epoch, i) alone.
 
     Args:
         root: musdb18-HQ layout, stems at root/train/{song}/{stem}.wav (44.1 kHz).
@@ -52,6 +52,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         unlimited_prob: share of items left unlimited (target = input).
         mix_bus: pass each mix through the mix-bus stage.
         mix_bus_prob: with mix_bus, the share of mixes that go through it.
+        premaster_prob: the share of mixes mastered (utils.limiters.training.premaster, to
+            U(premaster_lufs) LUFS) before anything else; the mastered mix is the original.
         valid_songs: held-out song names; None: split_songs(root, n_valid).
         n_valid: held-out songs of a folder without musdb's validation songs.
         seed: base seed.
@@ -61,7 +63,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
                  samples_per_track=128, use_fixed=0.019, target_loudnorm_lufs=-14.0,
                  target_lufs_mean=-8.0, target_lufs_std=1.0, limiter_variety="wide",
                  valid_songs=None, n_valid=14, seed=777, designs=("maximizer",),
-                 unlimited_prob=0.0, mix_bus=False, mix_bus_prob=1.0):
+                 unlimited_prob=0.0, mix_bus=False, mix_bus_prob=1.0, premaster_prob=0.0,
+                 premaster_lufs=(-13.0, -7.0)):
         if split not in ("train", "valid"):
             raise DelimitError(f"split must be 'train' or 'valid', got {split!r}")
         check_variety(limiter_variety)
@@ -87,6 +90,8 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         self.unlimited_prob = unlimited_prob
         self.mix_bus = mix_bus
         self.mix_bus_prob = mix_bus_prob
+        self.premaster_prob = premaster_prob
+        self.premaster_lufs = tuple(premaster_lufs)
         self.seed = seed
         self.epoch = 0
         self.lengths = stem_frames(root, self.songs, sample_rate)  # frame counts only
@@ -107,6 +112,9 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
         if self.mix_bus and (self.mix_bus_prob >= 1.0 or rng.random() < self.mix_bus_prob):
             mix = mix_bus(mix, self.sample_rate, **random_bus_params(rng))
             mix_lufs = integrated_loudness(mix, self.sample_rate)
+        if self.premaster_prob and rng.random() < self.premaster_prob:
+            mix, mix_lufs = premaster(mix, self.sample_rate, rng, self.designs,
+                                      self.limiter_variety, self.premaster_lufs)
         target_lufs = rng.normal(self.target_lufs_mean, self.target_lufs_std)
         limited = limit_for_training(mix, self.sample_rate, rng, target_lufs, self.designs,
                                      self.limiter_variety, self.unlimited_prob)

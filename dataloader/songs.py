@@ -25,7 +25,7 @@ from utils.audio import (
 )
 from utils.data.mixing import song_name_hash
 from utils.errors import DelimitError
-from utils.limiters.training import limit_for_training
+from utils.limiters.training import limit_for_training, premaster
 from utils.loudness import gain_between, integrated_loudness
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
@@ -133,8 +133,11 @@ class SongDataset(torch.utils.data.Dataset):
             uniform start; level moved by U(-4, 2) dB, channels swapped with p = 0.5) through
             utils.limiters.training.limit_for_training: target loudness N(target_lufs_mean,
             target_lufs_std) clipped to 3 std, one of `designs`, or unlimited with
-            probability unlimited_prob;
-        target: the augmented window normalised to target_loudnorm_lufs.
+            probability unlimited_prob. With probability premaster_prob the window is first
+            mastered (utils.limiters.training.premaster: one of `designs` to U(premaster_lufs)
+            LUFS) and stands for the original from then on;
+        target: the augmented (and perhaps mastered) window normalised to
+            target_loudnorm_lufs.
     Near-silent windows (below -40 LUFS) are redrawn. Item i is a function of (seed, epoch, i).
 
     Args:
@@ -145,7 +148,8 @@ class SongDataset(torch.utils.data.Dataset):
 
     def __init__(self, cache, songs, seq_dur=2.0, items_per_song=8, target_loudnorm_lufs=-14.0,
                  target_lufs_mean=-8.0, target_lufs_std=1.5, designs=("maximizer",),
-                 limiter_variety="wide", unlimited_prob=0.15, seed=777):
+                 limiter_variety="wide", unlimited_prob=0.15, premaster_prob=0.0,
+                 premaster_lufs=(-13.0, -7.0), seed=777):
         self.n_samples = int(round(seq_dur * MODEL_RATE))
         self.songs = [s for s in songs if cache.frames[s] >= self.n_samples]
         if not self.songs:
@@ -159,6 +163,8 @@ class SongDataset(torch.utils.data.Dataset):
         self.designs = tuple(designs)
         self.limiter_variety = limiter_variety
         self.unlimited_prob = unlimited_prob
+        self.premaster_prob = premaster_prob
+        self.premaster_lufs = tuple(premaster_lufs)
         self.seed = seed
         self.epoch = 0
 
@@ -182,6 +188,9 @@ class SongDataset(torch.utils.data.Dataset):
                 break
         else:
             raise DelimitError(f"{self.cache.cache_root}: 20 near-silent windows in a row")
+        if self.premaster_prob and rng.random() < self.premaster_prob:
+            window, lufs = premaster(window, MODEL_RATE, rng, self.designs, self.limiter_variety,
+                                     self.premaster_lufs)
         mean, std = self.target_lufs
         target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
         limited = limit_for_training(window, MODEL_RATE, rng, target_lufs, self.designs,

@@ -43,6 +43,10 @@ def test_overrides_are_parsed_as_yaml_values():
     ("data_params.unlimited_prob=1.5", r"data_params.unlimited_prob: must be in \[0, 1\]"),
     ("data_params.mix_bus_prob=-0.1", r"data_params.mix_bus_prob: must be in \[0, 1\]"),
     ("data_params.random_polarity=-0.1", r"data_params.random_polarity: must be in \[0, 1\]"),
+    ("data_params.premaster_prob=2", r"data_params.premaster_prob: must be in \[0, 1\]"),
+    ("data_params.premaster_lufs=[-7,-13]", "data_params.premaster_lufs: two negative"),
+    ("data_params.premaster_lufs=[-10]", "data_params.premaster_lufs: two negative"),
+    ("data_params.premaster_lufs=[-10,3]", "data_params.premaster_lufs: two negative"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):
     with pytest.raises(DelimitError, match=message):

@@ -14,6 +14,7 @@ from dataloader import (
 from tests.helpers import SR, make_small_dataset, write_stems
 from utils.data.mixing import mix_song
 from utils.errors import DelimitError
+from utils.evaluation.metrics import crest_factor
 from utils.loudness import integrated_loudness
 from utils.training.config import defaults
 
@@ -90,6 +91,21 @@ def test_on_the_fly_mix_bus_prob_sends_that_share_of_mixes_through_the_bus(stems
     for i in range(len(none)):
         none[i]
     assert not calls
+
+
+def test_on_the_fly_premastered_mixes_are_the_target(stems):
+    plain = on_the_fly(stems, unlimited_prob=1.0)
+    mastered = on_the_fly(stems, unlimited_prob=1.0, premaster_prob=1.0,
+                          premaster_lufs=(-8.0, -7.0))
+    for index in range(3):
+        before, after = plain[index][1].numpy(), mastered[index][1].numpy()
+        assert crest_factor(after) < crest_factor(before) - 1.0  # the same mix, crushed
+        limited = mastered[index][0].double().numpy()
+        gain = np.dot(limited.ravel(), after.ravel()) / np.dot(after.ravel(), after.ravel())
+        np.testing.assert_allclose(limited, gain * after, atol=1e-5)
+    # limited once more, to about -8 LUFS, from the crushed record: the target stays the record
+    again = on_the_fly(stems, premaster_prob=1.0, premaster_lufs=(-13.0, -12.0))[0][1].numpy()
+    assert crest_factor(again) < crest_factor(plain[0][1].numpy())
 
 
 def test_on_the_fly_coherent_window_is_one_song(stems):

@@ -21,6 +21,7 @@ from prepro import debian_music
 from prepro.make_real_eval_sets import make_real_eval_sets
 from tests.helpers import SR, music, write_stems
 from utils.errors import DelimitError
+from utils.evaluation.metrics import crest_factor
 from utils.loudness import integrated_loudness
 from utils.training.config import defaults, validate
 
@@ -107,6 +108,38 @@ def test_unlimited_song_items_are_their_target_up_to_a_gain(cache):
         limited, target = (a.double().numpy() for a in dataset[index])
         gain = np.dot(limited.ravel(), target.ravel()) / np.dot(target.ravel(), target.ravel())
         np.testing.assert_allclose(limited, gain * target, atol=1e-5)
+
+
+def test_premastered_song_items_have_the_mastered_window_as_their_target(cache, monkeypatch):
+    import dataloader.songs as songs_module
+
+    calls = []
+    real_premaster = songs_module.premaster
+    monkeypatch.setattr(songs_module, "premaster",
+                        lambda *a, **k: calls.append(1) or real_premaster(*a, **k))
+    songs = ["a.wav", "album/b.flac"]
+    plain = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0)
+    mastered = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0,
+                           premaster_prob=1.0, premaster_lufs=(-8.0, -7.0))
+    for index in range(3):
+        before, after = plain[index][1].numpy(), mastered[index][1].numpy()
+        # the same window (the premaster draws come after it), crushed: a crest factor lower
+        # by over 1 dB, and the limited input is that crushed record up to a gain
+        assert crest_factor(after) < crest_factor(before) - 1.0
+        assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.8
+        limited = mastered[index][0].double().numpy()
+        gain = np.dot(limited.ravel(), after.ravel()) / np.dot(after.ravel(), after.ravel())
+        np.testing.assert_allclose(limited, gain * after, atol=1e-5)
+    calls.clear()
+    half = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0,
+                       premaster_prob=0.5)
+    for index in range(len(half)):
+        half[index]
+    assert 18 <= len(calls) <= 42  # binomial(60, 0.5): mean 30, sd 3.9
+    calls.clear()
+    for index in range(len(plain)):
+        plain[index]
+    assert not calls
 
 
 def test_validation_excerpts_are_fixed_and_some_are_unlimited(cache):

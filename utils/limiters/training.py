@@ -32,6 +32,7 @@ from utils.limiters.maximizer import (
     random_limiter_params,
 )
 from utils.limiters.multiband import linkwitz_riley
+from utils.loudness import integrated_loudness
 
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
@@ -58,6 +59,21 @@ def check_designs(designs):
     if unknown or not designs:
         raise DelimitError(f"limiter designs {list(designs)!r}: choose from "
                            f"{', '.join(TRAINING_DESIGNS)}")
+
+
+def premaster(mix, sample_rate, rng, designs=("maximizer",), variety="wide",
+              lufs_range=(-13.0, -7.0)):
+    """The mix as a loud record is released: through one of `designs` to a loudness drawn from
+    U(lufs_range) LUFS. Returns (mastered float32 (channels, time), its loudness in LUFS).
+
+    Records in the world often come out of their mastering crushed already (a crest factor of
+    6-8 dB); training music is mostly dynamic. A mastered window used as the original teaches
+    the model that a crushed record left alone, or limited a little more, is not to be
+    expanded back to a dynamic mix: the target is the record as mastered.
+    """
+    mastered = limit_for_training(mix, sample_rate, rng, float(rng.uniform(*lufs_range)),
+                                  designs, variety)
+    return mastered, integrated_loudness(mastered, sample_rate)
 
 
 def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",),

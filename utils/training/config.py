@@ -131,6 +131,10 @@ SCHEMA = {
         # project: with mix_bus, the share of generated mixes that go through it (the rest stay
         # raw, as the generated evaluation sets are)
         "mix_bus_prob": (NUM, 1.0),
+        # project: the share of training originals (songs and stem mixes) mastered loud first
+        # (utils.limiters.training.premaster), to a loudness drawn from U(premaster_lufs)
+        "premaster_prob": (NUM, 0.0),
+        "premaster_lufs": (list, [-13.0, -7.0]),
         # project: probability of inverting a training item's polarity (input and target)
         "random_polarity": (NUM, 0.0),
         # project: validate on every item and on its polarity-inverted copy
@@ -286,9 +290,14 @@ def validate(config):
     check_designs(config["data_params"]["limiter_designs"])
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
-    for key in ("unlimited_prob", "random_polarity", "mix_bus_prob"):
+    for key in ("unlimited_prob", "random_polarity", "mix_bus_prob", "premaster_prob"):
         if not 0.0 <= config["data_params"][key] <= 1.0:
             raise DelimitError(f"data_params.{key}: must be in [0, 1]")
+    lufs_range = config["data_params"]["premaster_lufs"]
+    if (len(lufs_range) != 2 or not all(isinstance(v, NUM) and v < 0 for v in lufs_range)
+            or lufs_range[0] > lufs_range[1]):
+        raise DelimitError("data_params.premaster_lufs: two negative loudnesses [low, high] in "
+                           f"LUFS, low <= high; got {lufs_range!r}")
     weights = config["data_params"]["source_weights"]
     if weights is not None:
         if set(weights) - set(SOURCES) or not all(isinstance(w, NUM) and w >= 0
