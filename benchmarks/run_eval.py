@@ -5,7 +5,7 @@ beside the input and the loudness-matched input.
         [--real_songs ./data/real_music/eval] [--work ./eval_results]
         [--models shipped=weight reference=weight_reference]
         [--sets maximizer alt_limiter real_alt_limiter real_multiband do_no_harm]
-        [--inference_args "--use_gpu False"] [--skip_inference] [--invert_polarity]
+        [--inference_args "--use_gpu False"] [--skip_inference [NAME ...]] [--invert_polarity]
 
 Sets (inputs, references):
     maximizer, alt_limiter      generated songs (EVAL_ROOT/SET, EVAL_ROOT/references); built
@@ -18,12 +18,12 @@ The real sets are built by prepro.make_real_eval_sets from --real_songs when REA
 none yet (that folder comes from `python -m prepro.debian_music --set eval`).
 
 For each set: `python -m inference` with each model's weight folder into
-WORK/SET/{model}_audio (skipped with --skip_inference), then eval_delimit scores the input
-itself, the input loudness-matched to -14 LUFS and each model into WORK/SET/{system}/. A model
-whose folder is missing is left out with a note (the reference's checkpoint comes from
-`python -m models.fetch_reference --output weight_reference`). Prints the table of means over
-files, with the median, worst and share below -1 dB of the SI-SDR improvement (also
-WORK/results_table.md). Exit code 1 if a step failed or a file could not be scored.
+WORK/SET/{model}_audio (skipped with --skip_inference: for the models it names, or for all),
+then eval_delimit scores the input itself, the input loudness-matched to -14 LUFS and each
+model into WORK/SET/{system}/. A model whose folder is missing is left out with a note (the
+reference's checkpoint comes from `python -m models.fetch_reference --output
+weight_reference`). Prints the table of means over files, with the median, worst and share
+below -1 dB of the SI-SDR improvement (also WORK/results_table.md). Exit code 1 if a step failed or a file could not be scored.
 
 --invert_polarity scores every set with its audio (inputs and references) negated, from copies
 in WORK/inverted: a limiter's gain depends on |x| alone, so a de-limiter should score the same.
@@ -168,12 +168,19 @@ def main(argv=None):
     all_sets = [*GENERATED_SETS, *REAL_SETS, DO_NO_HARM]
     parser.add_argument("--sets", nargs="+", default=all_sets, choices=all_sets)
     parser.add_argument("--inference_args", default="", help="extra inference arguments")
-    parser.add_argument("--skip_inference", action="store_true",
-                        help="reuse WORK/SET/{model}_audio from an earlier run")
+    parser.add_argument("--skip_inference", nargs="*", metavar="NAME", default=None,
+                        help="reuse WORK/SET/{model}_audio from an earlier run: of the models "
+                             "named, or of every model when none is named")
     parser.add_argument("--invert_polarity", action="store_true",
                         help="score the sets with their polarity inverted (copies in WORK)")
     args = parser.parse_args(argv)
     models = parse_models(args.models)
+    unknown = sorted(set(args.skip_inference or ()) - set(models))
+    if unknown:
+        print(f"run_eval: --skip_inference names {', '.join(unknown)}, not among --models",
+              file=sys.stderr)
+        return 2
+    reused = set(models) if args.skip_inference == [] else set(args.skip_inference or ())
     for name, folder in list(models.items()):
         if not os.path.isdir(folder):
             print(f"run_eval: {name}: no folder {folder}; left out", file=sys.stderr)
@@ -211,7 +218,7 @@ def main(argv=None):
         for name, folder in models.items():
             audio = os.path.join(args.work, set_name, f"{name}_audio")
             systems.append((name, audio))
-            if args.skip_inference:
+            if name in reused:
                 continue
             command = [sys.executable, "-m", "inference", "--data_root", inputs,
                        "--weight_directory", folder,

@@ -1,4 +1,6 @@
 """benchmarks/run_eval.py: the results table's statistics and the sets' folders."""
+import os
+
 import pytest
 
 from benchmarks import run_eval
@@ -90,3 +92,39 @@ def test_inverted_copy_redoes_a_copy_older_than_its_source(tmp_path):
     os.utime(source / "a.wav", (kept + 10, kept + 10))
     run_eval.inverted_copy(str(source), str(out))
     np.testing.assert_array_equal(sf.read(out / "a.wav", dtype="float32")[0], -0.5)
+
+
+def test_skip_inference_reuses_the_named_models_only(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    eval_root = tmp_path / "eval"
+    for folder in ("maximizer", "references"):
+        (eval_root / folder).mkdir(parents=True)
+        sf.write(eval_root / folder / "song.wav", np.zeros((4410, 2), np.float32), 44100)
+    (eval_root / "eval_set.csv").write_text("song\n")
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    ran, real_run = [], run_eval.subprocess.run
+
+    def fake_run(command, **kwargs):  # inference is recorded, not run; anything else runs
+        if "inference" not in command:
+            return real_run(command, **kwargs)
+        ran.append(command[command.index("--weight_directory") + 1])
+        return type("Done", (), {"returncode": 0})
+
+    monkeypatch.setattr(run_eval.subprocess, "run", fake_run)
+
+    def weights_run(*skip):
+        ran.clear()
+        run_eval.main(["--eval_root", str(eval_root), "--work", str(tmp_path / "work"),
+                       "--sets", "maximizer", "--models", *(f"{m}={tmp_path / m}" for m in "abc"),
+                       *skip])
+        return [os.path.basename(folder) for folder in ran]
+
+    assert weights_run() == ["a", "b", "c"]
+    assert weights_run("--skip_inference", "a", "c") == ["b"]
+    assert weights_run("--skip_inference") == []
+    assert run_eval.main(["--eval_root", str(eval_root), "--models", f"a={tmp_path / 'a'}",
+                          "--skip_inference", "z"]) == 2
+    assert "--skip_inference names z, not among --models" in capsys.readouterr().err
