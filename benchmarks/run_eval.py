@@ -23,7 +23,8 @@ then eval_delimit scores the input itself, the input loudness-matched to -14 LUF
 model into WORK/SET/{system}/. A model whose folder is missing is left out with a note (the
 reference's checkpoint comes from `python -m models.fetch_reference --output
 weight_reference`). Prints the table of means over files, with the median, worst and share
-below -1 dB of the SI-SDR improvement (also WORK/results_table.md). Exit code 1 if a step failed or a file could not be scored.
+below -1 dB of the SI-SDR improvement (also WORK/results_table.md). Exit code 1 if a step
+failed or a file could not be scored.
 
 --invert_polarity scores every set with its audio (inputs and references) negated, from copies
 in WORK/inverted: a limiter's gain depends on |x| alone, so a de-limiter should score the same.
