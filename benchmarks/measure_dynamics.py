@@ -1,5 +1,6 @@
 """How peaky is the training music? Crest factor and peak-to-loudness ratio (PLR) of 10 s
-windows of real songs and of generated mixes, with and without the mix-bus stage.
+windows of real songs (as they are, and mastered loud as data_params.premaster_prob does) and
+of generated mixes, with and without the mix-bus stage.
 
     python benchmarks/measure_dynamics.py [--songs data/real_music/train]
         [--stems data/stems_train] [--windows 60] [--seconds 10]
@@ -7,7 +8,9 @@ windows of real songs and of generated mixes, with and without the mix-bus stage
 Generated mixes much peakier than records make a model expand everything; the README's table
 of this comes from here. Real songs are read from their decoded cache (dataloader.songs), the
 generated songs as the plain sum of their stems (coherent windows, as the datasets draw with
-use_fixed) and the same through utils.limiters.compressor.mix_bus with random settings.
+use_fixed) and the same through utils.limiters.compressor.mix_bus with random settings. The
+mastered songs are the same real windows through utils.limiters.training.premaster (the five
+designs of configs/delimit_real_premaster, to U(-13, -7) LUFS).
 Windows quieter than -40 LUFS are skipped.
 """
 import argparse
@@ -23,9 +26,12 @@ from dataloader import SongCache, build_song_cache, song_cache_dir  # noqa: E402
 from utils.data.mixing import list_songs, mix_song, stem_frames  # noqa: E402
 from utils.evaluation.metrics import crest_factor, peak_to_loudness_ratio  # noqa: E402
 from utils.limiters.compressor import mix_bus, random_bus_params  # noqa: E402
+from utils.limiters.training import premaster  # noqa: E402
 from utils.loudness import integrated_loudness  # noqa: E402
 
 RATE = 44100
+PREMASTER_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
+                     "saturator_maximizer", "two_band_maximizer")
 
 
 def real_windows(song_root, n, seconds, rng):
@@ -69,6 +75,10 @@ def main(argv=None):
     print("|---|---:|---:|---:|---:|---:|")
     rows = [("real songs (training packages)",
              real_windows(args.songs, args.windows, args.seconds, np.random.default_rng(0))),
+            ("real songs mastered loud (premaster)",
+             (premaster(w, RATE, np.random.default_rng(i), PREMASTER_DESIGNS)[0]
+              for i, w in enumerate(real_windows(args.songs, args.windows, args.seconds,
+                                                 np.random.default_rng(0))))),
             ("generated mixes, plain sum of stems",
              generated_windows(args.stems, args.windows, args.seconds, np.random.default_rng(1))),
             ("generated mixes through the mix-bus stage",
