@@ -14,6 +14,13 @@ evaluation):
                            compressed with its own settings) into the maximizer: the one design
                            whose gain depends on frequency. The held-out multiband limiter is a
                            different design (three bands, brickwall band gains, a clamp).
+    multiband_maximizer    a multiband limiter of this project's own: 3 or 4 bands split at
+                           random crossovers (linear phase), each band squeezed by
+                           a fast, high-ratio compressor 4-16 dB under the band's peak, into
+                           the maximizer. Unlike the held-out three-band limiter it has no
+                           fixed crossovers, no instant brickwall band gains and no clamp: it
+                           teaches what programme-dependent spectral squeezing sounds like,
+                           the held-out design still tests whether that carries over.
     fast_limiter           no look-ahead, and no maximizer after it: a peak-following limiter
                            (attack 0.05-2 ms, release 5-150 ms) and a clamp at the ceiling for
                            the onsets it lets through, driven to the target loudness. Every
@@ -22,6 +29,7 @@ evaluation):
                            undid poorly.
 """
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
 from utils.errors import DelimitError
 from utils.limiters.compressor import compress
@@ -36,7 +44,8 @@ from utils.loudness import integrated_loudness
 
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
-                    "saturator_maximizer", "two_band_maximizer", "fast_limiter")
+                    "saturator_maximizer", "two_band_maximizer", "fast_limiter",
+                    "multiband_maximizer")
 
 
 def check_variety(variety):
@@ -113,6 +122,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         # sample peak, so 3-12 dB often leaves a band untouched
         mix = (_random_compression(low, sample_rate, rng, (8.0, 20.0))
                + _random_compression(mix - low, sample_rate, rng, (8.0, 20.0))).astype(np.float32)
+    elif design == "multiband_maximizer":
+        mix = _random_multiband_squeeze(mix, sample_rate, rng)
     limited, _, _ = maximize_to_loudness(mix, sample_rate, target_lufs, **params)
     return limited
 
@@ -125,6 +136,39 @@ def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0)):
                     ratio=rng.uniform(2.0, 6.0),
                     attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
                     release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
+
+
+def split_bands(audio, sample_rate, crossovers_hz):
+    """Bands (low to high) that sum back to `audio` exactly: a linear-phase crossover, each band
+    the zero-phase Butterworth low-pass (order 4, run forwards and backwards) of what is left
+    above the previous crossover, the rest the top band. Zero phase keeps the subtraction
+    clean: with a minimum-phase low-pass, "the rest" would still carry the lows."""
+    bands, rest = [], np.asarray(audio, np.float64)
+    for hz in sorted(crossovers_hz):
+        low = sosfiltfilt(butter(4, hz, fs=sample_rate, output="sos"), rest, axis=-1)
+        bands.append(low)
+        rest = rest - low
+    return bands + [rest]
+
+
+# crossover ranges (Hz) of the random multiband squeeze: low/low-mid, mid, presence
+_CROSSOVER_RANGES = ((80.0, 400.0), (600.0, 2500.0), (3000.0, 9000.0))
+
+
+def _random_multiband_squeeze(mix, sample_rate, rng):
+    """multiband_maximizer's band stage, settings drawn per item: 3 or 4 bands, each through a
+    fast compressor at ratio 8-30 with its threshold 4-16 dB under the band's peak."""
+    n_bands = int(rng.integers(3, 5))
+    ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
+    crossovers = [float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) for lo, hi in ranges]
+    out = np.zeros(np.shape(mix), np.float32)
+    for band in split_bands(mix, sample_rate, crossovers):
+        peak_db = 20.0 * np.log10(max(float(np.abs(band).max()), 1e-9))
+        out += compress(band, sample_rate, peak_db - rng.uniform(4.0, 16.0),
+                        ratio=rng.uniform(8.0, 30.0),
+                        attack_ms=float(np.exp(rng.uniform(np.log(0.2), np.log(5.0)))),
+                        release_ms=float(np.exp(rng.uniform(np.log(20.0), np.log(250.0)))))
+    return out
 
 
 def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, release_ms=40.0):
