@@ -14,13 +14,12 @@ evaluation):
                            compressed with its own settings) into the maximizer: the one design
                            whose gain depends on frequency. The held-out multiband limiter is a
                            different design (three bands, brickwall band gains, a clamp).
-    multiband_maximizer    a multiband limiter of this project's own: 3 or 4 bands split at
-                           random crossovers (linear phase), each band squeezed by
-                           a fast, high-ratio compressor 4-16 dB under the band's peak, into
-                           the maximizer. Unlike the held-out three-band limiter it has no
-                           fixed crossovers, no instant brickwall band gains and no clamp: it
-                           teaches what programme-dependent spectral squeezing sounds like,
-                           the held-out design still tests whether that carries over.
+    multiband_maximizer    a multiband maximizer of this project's own: the mix driven into 3
+                           or 4 bands at random crossovers (linear phase), each squeezed by a
+                           fast high-ratio compressor under the ceiling, then the maximizer as
+                           a brickwall; the drive sets the loudness, so the bands do most of
+                           the limiting. Unlike the held-out three-band limiter it has no fixed
+                           crossovers, no instant band gains and no clamp.
     fast_limiter           no look-ahead, and no maximizer after it: a peak-following limiter
                            (attack 0.05-2 ms, release 5-150 ms) and a clamp at the ceiling for
                            the onsets it lets through, driven to the target loudness. Every
@@ -36,6 +35,7 @@ from utils.limiters.compressor import compress
 from utils.limiters.maximizer import (
     clamp_to_ceiling,
     drive_to_loudness,
+    limit,
     maximize_to_loudness,
     random_limiter_params,
 )
@@ -103,6 +103,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
     design = designs[int(rng.integers(len(designs)))] if len(designs) > 1 else designs[0]
     if design == "fast_limiter":
         return _random_fast_limiting(mix, sample_rate, rng, target_lufs)
+    if design == "multiband_maximizer":
+        return _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety)
     params = draw_limiter_params(rng, variety)
     if design == "compressor_maximizer":
         mix = _random_compression(mix, sample_rate, rng)
@@ -122,8 +124,6 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         # sample peak, so 3-12 dB often leaves a band untouched
         mix = (_random_compression(low, sample_rate, rng, (8.0, 20.0))
                + _random_compression(mix - low, sample_rate, rng, (8.0, 20.0))).astype(np.float32)
-    elif design == "multiband_maximizer":
-        mix = _random_multiband_squeeze(mix, sample_rate, rng)
     limited, _, _ = maximize_to_loudness(mix, sample_rate, target_lufs, **params)
     return limited
 
@@ -151,24 +151,38 @@ def split_bands(audio, sample_rate, crossovers_hz):
     return bands + [rest]
 
 
-# crossover ranges (Hz) of the random multiband squeeze: low/low-mid, mid, presence
+# crossover ranges (Hz) of multiband_maximizer: low/low-mid, mid, presence
 _CROSSOVER_RANGES = ((80.0, 400.0), (600.0, 2500.0), (3000.0, 9000.0))
 
 
-def _random_multiband_squeeze(mix, sample_rate, rng):
-    """multiband_maximizer's band stage, settings drawn per item: 3 or 4 bands, each through a
-    fast compressor at ratio 8-30 with its threshold 4-16 dB under the band's peak."""
+def _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety):
+    """multiband_maximizer, settings drawn per item: the mix is driven into 3 or 4 bands, each
+    squeezed by a compressor (ratio 8-30, attack 0.2-5 ms, release 20-250 ms) whose threshold
+    sits 1-6 dB under the ceiling, and the sum into the maximizer as a brickwall at the ceiling.
+    The drive is searched for the target loudness, so the bands do most of the work, as in a
+    multiband maximizer."""
     n_bands = int(rng.integers(3, 5))
     ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
-    crossovers = [float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) for lo, hi in ranges]
-    out = np.zeros(np.shape(mix), np.float32)
-    for band in split_bands(mix, sample_rate, crossovers):
-        peak_db = 20.0 * np.log10(max(float(np.abs(band).max()), 1e-9))
-        out += compress(band, sample_rate, peak_db - rng.uniform(4.0, 16.0),
-                        ratio=rng.uniform(8.0, 30.0),
-                        attack_ms=float(np.exp(rng.uniform(np.log(0.2), np.log(5.0)))),
-                        release_ms=float(np.exp(rng.uniform(np.log(20.0), np.log(250.0)))))
-    return out
+    crossovers = [min(float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), 0.4 * sample_rate)
+                  for lo, hi in ranges]  # the cap only matters below 22.5 kHz sampling
+    params = draw_limiter_params(rng, variety)
+    ceiling_db = params["ceiling_db"]
+    squeezers = [{"threshold_db": ceiling_db - float(rng.uniform(1.0, 6.0)),
+                  "ratio": float(rng.uniform(8.0, 30.0)),
+                  "attack_ms": float(np.exp(rng.uniform(np.log(0.2), np.log(5.0)))),
+                  "release_ms": float(np.exp(rng.uniform(np.log(20.0), np.log(250.0))))}
+                 for _ in range(n_bands)]
+    bands = split_bands(mix, sample_rate, crossovers)  # linear: split once, drive each band
+
+    def limit_at(drive_db):
+        drive = 10.0 ** (drive_db / 20.0)
+        squeezed = sum(compress(band * drive, sample_rate, **settings)
+                       for band, settings in zip(bands, squeezers))
+        return limit(squeezed, sample_rate, threshold_db=0.0, **params)[0]
+
+    limited, _ = drive_to_loudness(limit_at, mix, sample_rate, target_lufs, tolerance_lu=0.5,
+                                   max_drive_db=40.0, max_iterations=12)
+    return limited
 
 
 def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, release_ms=40.0):
