@@ -1,0 +1,76 @@
+"""How hard does each limiter design hit real music? Input SI-SDR (the limited window against
+the window itself) and crest factor, over the same 10 s windows of the training songs, each
+limited to one loudness by every design.
+
+    python benchmarks/design_severity.py [--songs data/real_music/train] [--windows 20]
+        [--seconds 10] [--lufs -8]
+
+Rows: the training designs (utils.limiters.training), then the two designs kept out of
+training (alt_limiter, multiband), for information only: they never choose training data or a
+model. A design whose inputs are far milder than a record's limiting leaves the model nothing
+to learn from for that kind of record. The README's table of this comes from here.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.measure_dynamics import RATE, real_windows  # noqa: E402
+from utils.evaluation.metrics import crest_factor, si_sdr  # noqa: E402
+from utils.limiters.alt_limiter import alt_maximize_to_loudness  # noqa: E402
+from utils.limiters.multiband import multiband_maximize_to_loudness  # noqa: E402
+from utils.limiters.training import TRAINING_DESIGNS, limit_for_training  # noqa: E402
+from utils.loudness import integrated_loudness  # noqa: E402
+
+HELD_OUT = {"alt_limiter (held out)": alt_maximize_to_loudness,
+            "multiband (held out)": multiband_maximize_to_loudness}
+
+
+def limiters():
+    """(name, function(window, seed, lufs) -> limited) for every design."""
+    for design in TRAINING_DESIGNS:
+        yield design, lambda w, seed, lufs, d=design: limit_for_training(
+            w, RATE, np.random.default_rng(seed), lufs, (d,))
+    for name, search in HELD_OUT.items():
+        yield name, lambda w, seed, lufs, search=search: search(w, RATE, lufs)[0]
+
+
+def severity_rows(windows, lufs):
+    """[(design, input SI-SDR per window, crest factor per window)]."""
+    rows = []
+    for name, limit_window in limiters():
+        scores, crests = [], []
+        for seed, window in enumerate(windows):
+            limited = limit_window(window, seed, lufs)
+            scores.append(float(np.mean(si_sdr(limited, window))))
+            crests.append(crest_factor(limited))
+        rows.append((name, np.array(scores), np.array(crests)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--songs", default="data/real_music/train")
+    parser.add_argument("--windows", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--lufs", type=float, default=-8.0)
+    args = parser.parse_args(argv)
+    windows = [w for w in real_windows(args.songs, args.windows, args.seconds,
+                                       np.random.default_rng(0))
+               if integrated_loudness(w, RATE) > -40.0]
+    print(f"{len(windows)} windows of {args.seconds:g} s, limited to {args.lufs:g} LUFS; the "
+          f"windows themselves: crest {np.mean([crest_factor(w) for w in windows]):.2f} dB")
+    print("| design | input SI-SDR mean (dB) | median | 10th percentile | crest mean (dB) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, scores, crests in severity_rows(windows, args.lufs):
+        print(f"| {name} | {scores.mean():6.2f} | {np.median(scores):6.2f} | "
+              f"{np.percentile(scores, 10):6.2f} | {crests.mean():6.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
