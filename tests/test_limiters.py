@@ -80,14 +80,14 @@ def test_split_bands_sum_back_to_the_input_and_separate_low_from_high():
     t = np.arange(SR) / SR
     bass, air = np.sin(2 * np.pi * 50 * t), np.sin(2 * np.pi * 10000 * t)
     low, *_, top = split_bands(np.stack([bass + air] * 2), SR, [150.0, 800.0, 2000.0])
-    rms = lambda a: np.sqrt(np.mean(a[SR // 2:] ** 2))  # noqa: E731  (settled; LR4 shifts phase)
+    rms = lambda a: np.sqrt(np.mean(a[SR // 2:] ** 2))  # noqa: E731  (past the edges)
     assert rms(low[0]) == pytest.approx(rms(bass), rel=0.03)
     assert rms(top[0]) == pytest.approx(rms(air), rel=0.03)
 
 
 def test_multiband_maximizer_changes_the_spectral_balance_and_the_maximizer_does_not():
     """Loud bass bursts under a quiet 12 kHz tone: the multiband design squeezes the bass in its
-    own band, so the bass-to-treble peak ratio falls; the broadband maximizer scales both alike
+    own band, so the bass-to-treble level ratio falls; the broadband maximizer scales both alike
     and keeps it."""
     t = np.arange(2 * SR) / SR
     gate = np.sin(2 * np.pi * 2 * t) > 0.5  # bursts of 1/6 s

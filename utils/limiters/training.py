@@ -11,9 +11,10 @@ evaluation):
     saturator_maximizer    a full-range cubic soft clipper (odd harmonics at every level, not
                            only on the peaks) into the maximizer;
     two_band_maximizer     a two-band compressor (LR4 crossover at 120 Hz-2 kHz, each band
-                           compressed with its own settings) into the maximizer: the one design
-                           whose gain depends on frequency. The held-out multiband limiter is a
-                           different design (three bands, brickwall band gains, a clamp).
+                           compressed with its own settings) into the maximizer: its gain, like
+                           multiband_maximizer's, depends on frequency. The held-out multiband
+                           limiter is a different design (three bands, brickwall band gains, a
+                           clamp).
     multiband_maximizer    a multiband maximizer of this project's own: the mix driven into 3
                            or 4 bands at random crossovers (linear phase), each squeezed by a
                            fast high-ratio compressor under the ceiling, then the maximizer as
