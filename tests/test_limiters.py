@@ -85,6 +85,15 @@ def test_split_bands_sum_back_to_the_input_and_separate_low_from_high():
     assert rms(top[0]) == pytest.approx(rms(air), rel=0.03)
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 40])
+def test_multiband_maximizer_takes_inputs_shorter_than_its_filters(n):
+    x = bursts(seed=11)[:, :n]
+    bands = split_bands(x, SR, [200.0, 3000.0])
+    np.testing.assert_allclose(sum(bands), x, atol=1e-6)
+    out = limit_for_training(x, SR, np.random.default_rng(12), -9.0, ("multiband_maximizer",))
+    assert out.shape == x.shape and np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
+
+
 def test_multiband_maximizer_changes_the_spectral_balance_and_the_maximizer_does_not():
     """Loud bass bursts under a quiet 12 kHz tone: the multiband design squeezes the bass in its
     own band, so the bass-to-treble level ratio falls; the broadband maximizer scales both alike

@@ -146,7 +146,12 @@ def split_bands(audio, sample_rate, crossovers_hz):
     clean: with a minimum-phase low-pass, "the rest" would still carry the lows."""
     bands, rest = [], np.asarray(audio, np.float64)
     for hz in sorted(crossovers_hz):
-        low = sosfiltfilt(butter(4, hz, fs=sample_rate, output="sos"), rest, axis=-1)
+        sos = butter(4, hz, fs=sample_rate, output="sos")
+        if rest.shape[-1] < 2:  # nothing to filter: all of it is the lowest band
+            low = rest.copy()
+        else:  # scipy's default edge padding, shortened for inputs shorter than it
+            low = sosfiltfilt(sos, rest, axis=-1, padlen=min(3 * (2 * len(sos) + 1),
+                                                              rest.shape[-1] - 1))
         bands.append(low)
         rest = rest - low
     return bands + [rest]
