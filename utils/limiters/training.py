@@ -49,6 +49,11 @@ TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
                     "multiband_maximizer")
 
 
+def log_uniform(rng, low, high):
+    """One draw, uniform in log between low and high (> 0): times, frequencies."""
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
 def check_variety(variety):
     if variety not in LIMITER_VARIETIES:
         raise DelimitError(f"limiter_variety must be one of {LIMITER_VARIETIES}, got {variety!r}")
@@ -119,7 +124,7 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         u = np.clip(u, -1.0, 1.0)
         mix = (u - u ** 3 / 3.0).astype(np.float32)
     elif design == "two_band_maximizer":
-        crossover_hz = float(np.exp(rng.uniform(np.log(120.0), np.log(2000.0))))
+        crossover_hz = log_uniform(rng, 120.0, 2000.0)
         low = linkwitz_riley(mix, crossover_hz, sample_rate, "lowpass")
         # thresholds deeper than compressor_maximizer's: its peak envelope sits well under the
         # sample peak, so 3-12 dB often leaves a band untouched
@@ -135,8 +140,8 @@ def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0)):
     peak_db = 20.0 * np.log10(max(float(np.abs(audio).max()), 1e-9))
     return compress(audio, sample_rate, peak_db - rng.uniform(*below_peak_db),
                     ratio=rng.uniform(2.0, 6.0),
-                    attack_ms=float(np.exp(rng.uniform(np.log(1.0), np.log(30.0)))),
-                    release_ms=float(np.exp(rng.uniform(np.log(30.0), np.log(300.0)))))
+                    attack_ms=log_uniform(rng, 1.0, 30.0),
+                    release_ms=log_uniform(rng, 30.0, 300.0))
 
 
 def split_bands(audio, sample_rate, crossovers_hz):
@@ -169,14 +174,14 @@ def _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety):
     multiband maximizer."""
     n_bands = int(rng.integers(3, 5))
     ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
-    crossovers = [min(float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), 0.4 * sample_rate)
+    crossovers = [min(log_uniform(rng, lo, hi), 0.4 * sample_rate)
                   for lo, hi in ranges]  # the cap only matters below 22.5 kHz sampling
     params = draw_limiter_params(rng, variety)
     ceiling_db = params["ceiling_db"]
     squeezers = [{"threshold_db": ceiling_db - float(rng.uniform(1.0, 6.0)),
                   "ratio": float(rng.uniform(8.0, 30.0)),
-                  "attack_ms": float(np.exp(rng.uniform(np.log(0.2), np.log(5.0)))),
-                  "release_ms": float(np.exp(rng.uniform(np.log(20.0), np.log(250.0))))}
+                  "attack_ms": log_uniform(rng, 0.2, 5.0),
+                  "release_ms": log_uniform(rng, 20.0, 250.0)}
                  for _ in range(n_bands)]
     bands = split_bands(mix, sample_rate, crossovers)  # linear: split once, drive each band
 
@@ -203,8 +208,8 @@ def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, rel
 
 def _random_fast_limiting(mix, sample_rate, rng, target_lufs):
     settings = {"ceiling_db": float(rng.uniform(-1.0, -0.1)),
-                "attack_ms": float(np.exp(rng.uniform(np.log(0.05), np.log(2.0)))),
-                "release_ms": float(np.exp(rng.uniform(np.log(5.0), np.log(150.0))))}
+                "attack_ms": log_uniform(rng, 0.05, 2.0),
+                "release_ms": log_uniform(rng, 5.0, 150.0)}
 
     def limit_at(drive_db):
         return fast_limit(mix, sample_rate, drive_db, **settings)
