@@ -72,6 +72,12 @@ def test_each_training_design_reaches_the_target_loudness(design):
     assert abs(integrated_loudness(limited, SR) - -9.0) <= 0.5
 
 
+@pytest.mark.parametrize("design", TRAINING_DESIGNS)
+def test_each_training_design_takes_an_empty_window(design):
+    out = limit_for_training(np.zeros((2, 0)), SR, np.random.default_rng(4), -9.0, (design,))
+    assert out.shape == (2, 0) and out.dtype == np.float32
+
+
 def test_split_bands_sum_back_to_the_input_and_separate_low_from_high():
     x = bursts(seed=10)
     bands = split_bands(x, SR, [2000.0, 150.0, 800.0])  # any order: sorted inside

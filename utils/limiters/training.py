@@ -100,6 +100,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
     one of `designs` (drawn uniformly when there are several) limits the mix to target_lufs.
     With the defaults the draws from rng are exactly the maximizer's of earlier versions.
     """
+    if mix.shape[-1] == 0:  # nothing to limit; several designs' filters and peaks need samples
+        return mix.astype(np.float32)
     if unlimited_prob and rng.random() < unlimited_prob:
         peak = float(np.abs(mix).max())
         gain = 10.0 ** (rng.uniform(-6.0, 6.0) / 20.0)
