@@ -21,12 +21,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import main_ddp  # noqa: E402
-from dataloader import build_datasets  # noqa: E402
+from benchmarks.score_validation import add_validation_arguments, validation_sets  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.inference.apply import Chunking, apply_model  # noqa: E402
-from utils.training.config import load_config  # noqa: E402
-from utils.training.losses import CombinedLoss  # noqa: E402
 
 
 class Variant(torch.nn.Module):
@@ -53,35 +51,21 @@ class Variant(torch.nn.Module):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="a training config (name or path)")
-    parser.add_argument("overrides", nargs="*", help="group.key=value, as main_ddp takes them")
-    parser.add_argument("--designs", nargs="+", required=True,
-                        help="training designs to validate with, one at a time")
+    add_validation_arguments(parser)
     parser.add_argument("--model", required=True, help="weight folder")
     parser.add_argument("--windows", type=float, nargs="*", default=[2.0, 4.0],
                         help="window lengths in seconds")
     parser.add_argument("--powers", type=float, nargs="*", default=[0.8, 1.2, 1.4, 1.7, 2.0])
     parser.add_argument("--passes", type=int, nargs="*", default=[2, 3])
-    parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
     args = parser.parse_args(argv)
-    overrides = [*args.overrides, f"sys_params.num_threads={args.threads or 'null'}"]
     try:
-        config = load_config(args.config, overrides)
-        ctx = main_ddp.Context(config)
-        main_ddp.prepare_data(config, ctx)
-        losses = config["model_loss_params"]
-        criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
-                                 losses["si_sdr_cap_db"])
         model = load_pretrained(args.model)[0]
         variants = {"as inference runs it": Variant(model)}
         variants.update({f"{s:g}-s windows, own statistics": Variant(model, windows=s)
                          for s in args.windows})
         variants.update({f"gain ** {p:g}": Variant(model, power=p) for p in args.powers})
         variants.update({f"{n} passes": Variant(model, passes=n) for n in args.passes})
-        for design in args.designs:
-            config = load_config(args.config,
-                                 [*overrides, f"data_params.valid_limiter_designs=[{design}]"])
-            _, valid = build_datasets(config)
+        for design, valid, criterion, ctx in validation_sets(args):
             for label, variant in variants.items():
                 scores = main_ddp.validate(variant, valid, criterion, ctx)
                 print(f"{design} | {label} | {main_ddp.describe_valid(*scores)}", flush=True)
@@ -89,7 +73,6 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,31 +28,43 @@ from utils.training.config import load_config  # noqa: E402
 from utils.training.losses import CombinedLoss  # noqa: E402
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_validation_arguments(parser):
+    """The arguments of every validation scorer: --config, its overrides, --designs, --threads."""
     parser.add_argument("--config", required=True, help="a training config (name or path)")
     parser.add_argument("overrides", nargs="*", help="group.key=value, as main_ddp takes them")
     parser.add_argument("--designs", nargs="+", required=True,
                         help="training designs to validate with, one at a time")
-    parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
+
+
+def validation_sets(args):
+    """For each of args.designs: (design, the validation items limited by it, the validation
+    criterion, the run context), as a run of args.config builds and scores its validation set.
+    Raises DelimitError for a bad config or missing data."""
+    overrides = [*args.overrides, f"sys_params.num_threads={args.threads or 'null'}"]
+    config = load_config(args.config, overrides)
+    ctx = main_ddp.Context(config)
+    main_ddp.prepare_data(config, ctx)
+    losses = config["model_loss_params"]
+    criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
+                             losses["si_sdr_cap_db"])
+    for design in args.designs:
+        config = load_config(args.config,
+                             [*overrides, f"data_params.valid_limiter_designs=[{design}]"])
+        yield design, build_datasets(config)[1], criterion, ctx
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_validation_arguments(parser)
+    parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--invert_polarity", action="store_true",
                         help="also score the items with their polarity inverted")
     args = parser.parse_args(argv)
     models = parse_models(args.models, "score_validation")
-    overrides = [*args.overrides, f"sys_params.num_threads={args.threads or 'null'}"]
     try:
-        config = load_config(args.config, overrides)
-        ctx = main_ddp.Context(config)
-        main_ddp.prepare_data(config, ctx)
-        losses = config["model_loss_params"]
-        criterion = CombinedLoss(losses["valid_loss_func"], losses["valid_loss_scales"],
-                                 losses["si_sdr_cap_db"])
         loaded = {name: load_pretrained(folder)[0] for name, folder in models.items()}
-        for design in args.designs:
-            config = load_config(args.config,
-                                 [*overrides, f"data_params.valid_limiter_designs=[{design}]"])
-            _, valid = build_datasets(config)
+        for design, valid, criterion, ctx in validation_sets(args):
             versions = {design: valid}
             if args.invert_polarity:
                 versions[f"{design}, inverted"] = InvertedPolarity(valid)
@@ -64,7 +76,6 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
