@@ -4,8 +4,13 @@ of N samples (least squares against the reference, stereo-linked, >= 0) and scor
 run_eval does (ΔSI-SDR over the input). Short frames say what any gain curve could reach; long
 ones what a smooth one could. A model far under the bound lacks the skill, not the means.
 
+With --model, two more columns: that model's own gain as inference computes it, and the same
+gain raised to the power (its dB scaled) that suits each excerpt best, chosen with hindsight
+from --powers. The second says how much a perfect per-song strength knob could add: if little,
+what the model lacks is the gain's shape, not its size.
+
     python benchmarks/gain_bound.py [--eval_root ./eval_data] [--real_root ./eval_data/real]
-        [--frames 64 512 4096]
+        [--frames 64 512 4096] [--model weight] [--powers 0 0.25 ... 4]
 
 Sets as in run_eval: maximizer, alt_limiter (generated), real_alt_limiter, real_multiband. A file
 that cannot be read is named on stderr and left out; the exit code is then 1.
@@ -15,14 +20,17 @@ import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.run_eval import GENERATED_SETS, REAL_SETS, set_folders  # noqa: E402
+from models import load_pretrained  # noqa: E402
 from utils.audio import find_audio_files, read_audio  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
+from utils.inference.delimit import delimit  # noqa: E402
 
 
 def best_framed_gain(limited, reference, frame):
@@ -38,37 +46,66 @@ def best_framed_gain(limited, reference, frame):
     return limited * np.repeat(gain, np.diff(np.append(starts, limited.shape[-1])))
 
 
+def best_power(limited, reference, gain, powers):
+    """(power, SI-SDR of limited x gain ** power against reference) for the best of `powers`;
+    limited, reference (channels, time), gain (time,) in (0, 1]."""
+    gain = np.maximum(np.asarray(gain, np.float64), 1e-6)
+    scores = [si_sdr(limited * gain ** p, reference) for p in powers]
+    best = int(np.argmax(scores))
+    return powers[best], scores[best]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval_root", default="./eval_data")
     parser.add_argument("--real_root", default="./eval_data/real")
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 512, 4096])
+    parser.add_argument("--model", help="weight folder: add its gain, as is and at the best "
+                        "power per excerpt")
+    parser.add_argument("--powers", type=float, nargs="+",
+                        default=[p / 4 for p in range(17)], help="powers tried per excerpt")
     args = parser.parse_args(argv)
-    header = "| set | files | input SI-SDR | " + " | ".join(
-        f"bound, {n}-sample frames" for n in args.frames) + " |"
-    print(header)
-    print("|---|---:|---:|" + "---:|" * len(args.frames))
+    try:
+        model = load_pretrained(args.model)[0] if args.model else None
+    except DelimitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    columns = [f"bound, {n}-sample frames" for n in args.frames]
+    if model is not None:
+        columns += ["model", "model, best power per excerpt", "its powers (median)"]
+    print("| set | files | input SI-SDR | " + " | ".join(columns) + " |")
+    print("|---|---:|---:|" + "---:|" * len(columns))
     failed = False
     for name in (*GENERATED_SETS, *REAL_SETS):
         inputs, references = set_folders(name, args.eval_root, args.real_root)
         if not os.path.isdir(inputs):
             print(f"| {name} | missing: {inputs} |")
             continue
-        base, gains = [], []
-        for path in find_audio_files(inputs):
+        base, gains, powers = [], [], []
+        # a model takes minutes per set: show it; the bounds alone take seconds
+        for path in tqdm(find_audio_files(inputs), desc=name, unit="file", leave=False,
+                         disable=model is None):
             try:
-                limited, _ = read_audio(path)
+                limited, rate = read_audio(path)
                 reference, _ = read_audio(os.path.join(references, os.path.basename(path)))
             except DelimitError as err:  # one bad file: say which, score the rest
                 print(f"error: {err}", file=sys.stderr)
                 failed = True
                 continue
             base.append(si_sdr(limited, reference))
-            gains.append([si_sdr(best_framed_gain(limited, reference, n), reference) - base[-1]
-                          for n in args.frames])
+            scores = [si_sdr(best_framed_gain(limited, reference, n), reference)
+                      for n in args.frames]
+            if model is not None:
+                gain = delimit(model, limited, rate)[1]
+                power, best = best_power(limited, reference, gain, args.powers)
+                scores += [si_sdr(limited * gain, reference), best]
+                powers.append(power)
+            gains.append(np.array(scores) - base[-1])
         if not base:
             continue
-        cells = " | ".join(f"+{g:.2f}" for g in np.mean(gains, axis=0))
+        cells = " | ".join(f"{g:+.2f}" for g in np.mean(gains, axis=0))
+        if model is not None:
+            cells += f" | {np.median(powers):g}"
         print(f"| {name} | {len(base)} | {np.mean(base):.2f} | {cells} |")
     return 1 if failed else 0
 

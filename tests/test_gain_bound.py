@@ -43,3 +43,49 @@ def test_a_bad_file_is_named_and_the_others_are_scored(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "b.wav" in err and err.count("\n") == 1
     assert "| maximizer | 1 |" in out
+
+
+def test_the_best_power_undoes_a_gain_that_was_too_timid():
+    from benchmarks.gain_bound import best_power
+
+    rng = np.random.default_rng(3)
+    reference = rng.standard_normal((2, 2000))
+    limiting = np.repeat(rng.uniform(0.1, 1.0, 20), 100)
+    limited = reference * limiting
+    timid = 1.0 / np.sqrt(limiting)  # half the dB it takes; scale does not matter to SI-SDR
+    power, score = best_power(limited, reference, timid / timid.max(), [0.5, 1.0, 2.0, 3.0])
+    assert power == 2.0 and score > 80.0
+    assert best_power(limited, reference, timid, [1.0])[1] < 30.0
+
+
+def test_a_model_adds_its_gain_as_is_and_at_its_best_power(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+    import torch
+
+    from benchmarks import gain_bound
+    from models import build_model
+
+    small = {"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16, "n_blocks": 2,
+             "n_repeats": 1}
+    torch.manual_seed(0)
+    weight = tmp_path / "weight"
+    weight.mkdir()
+    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
+            "conv_tasnet_params": small, "data_params": {"nb_channels": 2}}
+    (weight / "all.json").write_text(json.dumps({"args": args}))
+    torch.save(build_model(small).state_dict(), weight / "all.pth")
+    for folder in ("maximizer", "references"):
+        (tmp_path / folder).mkdir()
+    reference = np.random.default_rng(4).standard_normal((8820, 2)) * 0.1
+    sf.write(tmp_path / "references" / "a.wav", reference, 44100)
+    sf.write(tmp_path / "maximizer" / "a.wav", np.clip(reference, -0.1, 0.1), 44100)
+    root = ["--eval_root", str(tmp_path), "--real_root", str(tmp_path / "no"), "--frames", "64"]
+    assert gain_bound.main([*root, "--model", str(weight), "--powers", "0", "1", "2"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| maximizer |" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    as_is, best, power = float(cells[4]), float(cells[5]), float(cells[6])
+    assert best >= as_is and power in (0.0, 1.0, 2.0)  # the powers tried include the model's own
+    assert gain_bound.main([*root, "--model", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
