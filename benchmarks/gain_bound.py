@@ -4,10 +4,12 @@ of N samples (least squares against the reference, stereo-linked, >= 0) and scor
 run_eval does (ΔSI-SDR over the input). Short frames say what any gain curve could reach; long
 ones what a smooth one could. A model far under the bound lacks the skill, not the means.
 
-With --model, two more columns: that model's own gain as inference computes it, and the same
-gain raised to the power (its dB scaled) that suits each excerpt best, chosen with hindsight
-from --powers. The second says how much a perfect per-song strength knob could add: if little,
-what the model lacks is the gain's shape, not its size.
+With --model, more columns: that model's own gain as inference computes it; the same gain
+raised to the power (its dB scaled) that suits each excerpt best, chosen with hindsight from
+--powers; and its output times the best gain constant over each second (the 44,100-sample
+bound, fitted on top of the model). The second says how much a perfect per-song strength knob
+could add (if little, what the model lacks is the gain's shape, not its size); the third how
+much the model misses of the slow level changes, over seconds.
 
     python benchmarks/gain_bound.py [--eval_root ./eval_data] [--real_root ./eval_data/real]
         [--frames 64 512 4096] [--model weight] [--powers 0 0.25 ... 4]
@@ -31,6 +33,8 @@ from utils.audio import find_audio_files, read_audio  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
 from utils.inference.delimit import delimit  # noqa: E402
+
+SECOND = 44100  # samples: the frame of the slow correction on top of a model
 
 
 def best_framed_gain(limited, reference, frame):
@@ -60,8 +64,8 @@ def main(argv=None):
     parser.add_argument("--eval_root", default="./eval_data")
     parser.add_argument("--real_root", default="./eval_data/real")
     parser.add_argument("--frames", type=int, nargs="+", default=[64, 512, 4096])
-    parser.add_argument("--model", help="weight folder: add its gain, as is and at the best "
-                        "power per excerpt")
+    parser.add_argument("--model", help="weight folder: add its gain as is, at the best power "
+                        "per excerpt, and corrected per second")
     parser.add_argument("--powers", type=float, nargs="+",
                         default=[p / 4 for p in range(17)], help="powers tried per excerpt")
     args = parser.parse_args(argv)
@@ -72,7 +76,8 @@ def main(argv=None):
         return 2
     columns = [f"bound, {n}-sample frames" for n in args.frames]
     if model is not None:
-        columns += ["model", "model, best power per excerpt", "its powers (median)"]
+        columns += ["model", "model, best power per excerpt", "model + best gain per second",
+                    "its powers (median)"]
     print("| set | files | input SI-SDR | " + " | ".join(columns) + " |")
     print("|---|---:|---:|" + "---:|" * len(columns))
     failed = False
@@ -98,7 +103,9 @@ def main(argv=None):
             if model is not None:
                 gain = delimit(model, limited, rate)[1]
                 power, best = best_power(limited, reference, gain, args.powers)
-                scores += [si_sdr(limited * gain, reference), best]
+                output = limited * gain
+                scores += [si_sdr(output, reference), best,
+                           si_sdr(best_framed_gain(output, reference, SECOND), reference)]
                 powers.append(power)
             gains.append(np.array(scores) - base[-1])
         if not base:

@@ -85,7 +85,8 @@ def test_a_model_adds_its_gain_as_is_and_at_its_best_power(tmp_path, capsys):
     assert gain_bound.main([*root, "--model", str(weight), "--powers", "0", "1", "2"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "| maximizer |" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
-    as_is, best, power = float(cells[4]), float(cells[5]), float(cells[6])
+    as_is, best, slow, power = (float(c) for c in cells[4:8])
     assert best >= as_is and power in (0.0, 1.0, 2.0)  # the powers tried include the model's own
+    assert slow >= as_is  # a gain of 1 per second is among those fitted
     assert gain_bound.main([*root, "--model", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
