@@ -119,6 +119,11 @@ class TDConvNet(nn.Module):
         return self.mask_act(self.mask_net(skip_sum))
 
 
+def receptive_field(n_blocks, n_repeats, conv_kernel_size=3):
+    """Encoder frames that one output frame of the TCN depends on (its dilations are 2 ** b)."""
+    return 1 + (conv_kernel_size - 1) * (2 ** n_blocks - 1) * n_repeats
+
+
 class Abs(nn.Module):
     def forward(self, x):
         return x.abs()
@@ -167,6 +172,10 @@ class ConvTasNetSGI(nn.Module):
         self.symmetries = tuple(name for name in SYMMETRIES if name in symmetries)
         self.kernel_size = kernel_size
         self.stride = stride
+        # samples on either side of a gain sample that it depends on: half the TCN's reach,
+        # plus one encoder kernel
+        self.context = receptive_field(n_blocks, n_repeats, conv_kernel_size) // 2 * stride \
+            + kernel_size
         self.nb_channels = nb_channels
         self.encoder = Encoder(FreeFB(n_filters, kernel_size, stride=stride))
         self.encoder_activation = _activation(encoder_activation)

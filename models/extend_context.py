@@ -22,13 +22,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import build_model, load_pretrained  # noqa: E402
+from models.conv_tasnet import receptive_field  # noqa: E402
 from models.fetch_reference import write_weight_folder  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
-
-
-def receptive_field(n_blocks, n_repeats, conv_kernel_size=3):
-    """Encoder frames that one output frame of the TCN depends on."""
-    return 1 + (conv_kernel_size - 1) * (2 ** n_blocks - 1) * n_repeats
 
 
 def extend(model, summary, n_blocks):

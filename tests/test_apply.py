@@ -202,3 +202,27 @@ def test_chunk_seams_are_inaudible_on_a_60_s_song():
     gain_db = 20 * np.log10(whole)
     assert gain_db.std() > 0.2  # the model's gain varies: the comparison means something
     assert sisdr(audio * whole, audio * chunked) >= 40.0
+
+
+class Unreaching(torch.nn.Module):
+    """The same model without its `context`: windows then see no more than their own span."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.stride = model, model.stride
+
+    def forward(self, audio):
+        return self.model(audio)
+
+
+def test_windows_see_as_far_as_a_long_context_model_reaches():
+    model = small_model(n_blocks=8)  # 1,021 encoder frames: 32,768 samples each side
+    assert model.context == 32_768 and small_model().context == 4_096
+    chunking = Chunking.from_seconds(1.0, 0.1)
+    assert StreamingGain(model, chunking).chunking.context == 32_768
+    audio = limited_song(4.0)
+    whole = model_gain(model, audio)
+    reaching = apply_model(model, audio, chunking)
+    cut_short = apply_model(Unreaching(model), audio, chunking)
+    error = np.abs(np.log(reaching / whole)).max()
+    assert error < 0.2 * np.abs(np.log(cut_short / whole)).max()

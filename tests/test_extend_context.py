@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from models import build_model, load_pretrained
-from models.extend_context import main, receptive_field
+from models.conv_tasnet import receptive_field
+from models.extend_context import main
 
 SMALL = {"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16, "n_blocks": 2,
          "n_repeats": 2, "symmetries": ["polarity"]}

@@ -14,6 +14,7 @@ second pass runs the windows with those instead of their own: 50-65 dB from whol
 output, for twice the computation, in the memory of one window.
 """
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,8 @@ class Chunking:
             song as one window (memory then grows with the song).
         overlap (int): samples shared by neighbouring windows, cross-faded linearly.
         context (int): extra samples the model sees on each side of a window, whose gain
-            is dropped (clipped at the song's edges).
+            is dropped (clipped at the song's edges). StreamingGain raises it to the
+            model's own reach (`model.context`) where it is less.
         song_statistics (bool): normalise every window with gLN statistics of the whole
             song (two passes, see the module's docstring) instead of its own.
     """
@@ -74,7 +76,8 @@ class Chunking:
         return self.song_statistics and self.segment is not None and length > self.segment
 
     def statistics_pass(self):
-        """Geometry of the statistics pass: the same windows, no overlap or context."""
+        """Geometry of the statistics pass: the same windows, no overlap, no context beyond
+        the model's own reach."""
         return Chunking(self.segment)
 
     @property
@@ -214,6 +217,11 @@ class StreamingGain:
         self.statistics = statistics
         self._recorded = 0  # song position up to which statistics are recorded
         self.stride = getattr(model, "stride", 1)
+        # every window also sees what the network reaches beyond its edges (a longer
+        # context than the cross-fade would otherwise leave edge gains without it)
+        reach = getattr(model, "context", 0)
+        if chunking.segment is not None and chunking.context < reach:
+            chunking = dataclasses.replace(chunking, context=reach)
         self.chunking = chunking.aligned(self.stride)
         self.device = device
         self.received = 0  # samples pushed so far
