@@ -1,4 +1,5 @@
-"""The de-limiter network and loading a trained one from a weight directory."""
+"""The de-limiter network, loading a trained one from a weight directory and writing one."""
+import io
 import json
 import os
 
@@ -8,7 +9,7 @@ from models.conv_tasnet import ARCHITECTURE, ConvTasNetSGI, build_model
 from utils.errors import DelimitError
 
 __all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained", "load_weights",
-           "model_from_summary"]
+           "model_from_summary", "save_weight_folder"]
 
 
 def load_pretrained(weight_directory: str, target: str = "all", device: str = "cpu",
@@ -59,3 +60,13 @@ def model_from_summary(json_path: str, symmetries: list[str] | None = None):
 def load_weights(model, state_dict):
     # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
     model.load_state_dict({k.removeprefix("module."): v for k, v in state_dict.items()})
+
+
+def save_weight_folder(output, state_dict, summary):
+    """Write a weight folder that load_pretrained reads: `{output}/all.pth` (state_dict) and
+    `{output}/all.json` (the dict summary); on failure neither is left behind."""
+    from models.fetch_reference import write_weight_folder
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    write_weight_folder(output, buffer.getvalue(), summary)

@@ -15,7 +15,6 @@ One checkpoint alone exports a run's latest weights as a weight folder:
     python -m models.average_weights --output last results/checkpoint/delimit_real_wide/all.chkpnt
 """
 import argparse
-import io
 import os
 import pickle
 import sys
@@ -25,8 +24,12 @@ import torch
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models import load_pretrained, load_weights, model_from_summary  # noqa: E402
-from models.fetch_reference import write_weight_folder  # noqa: E402
+from models import (  # noqa: E402
+    load_pretrained,
+    load_weights,
+    model_from_summary,
+    save_weight_folder,
+)
 from utils.errors import DelimitError  # noqa: E402
 
 
@@ -98,9 +101,7 @@ def main(argv=None):
         if os.path.abspath(args.output) in {os.path.abspath(f) for f, _ in inputs}:
             raise DelimitError(f"{args.output}: the output must not be one of the inputs")
         state_dict, summary = average(inputs)
-        buffer = io.BytesIO()
-        torch.save(state_dict, buffer)
-        write_weight_folder(args.output, buffer.getvalue(), summary)
+        save_weight_folder(args.output, state_dict, summary)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -12,18 +12,14 @@ is right within 0.18 s can still miss the level of whole passages that a limiter
 +0.8 dB on the real multiband set).
 """
 import argparse
-import io
 import os
 import sys
-
-import torch
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from models import build_model, load_pretrained  # noqa: E402
+from models import build_model, load_pretrained, save_weight_folder  # noqa: E402
 from models.conv_tasnet import receptive_field  # noqa: E402
-from models.fetch_reference import write_weight_folder  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 
 
@@ -65,9 +61,7 @@ def main(argv=None):
         model, summary = load_pretrained(args.input)
         state_dict, new_summary = extend(model, summary, args.n_blocks)
         new_summary["extended_from"]["folder"] = args.input
-        buffer = io.BytesIO()
-        torch.save(state_dict, buffer)
-        write_weight_folder(args.output, buffer.getvalue(), new_summary)
+        save_weight_folder(args.output, state_dict, new_summary)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
