@@ -19,18 +19,18 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import build_model, load_pretrained, save_weight_folder  # noqa: E402
-from models.conv_tasnet import receptive_field  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 
 
 def extend(model, summary, n_blocks):
-    """(state_dict, summary) of `model` with n_blocks blocks per repeat, the new ones silent."""
-    params = dict(summary["args"]["conv_tasnet_params"])
-    old_blocks, repeats = params.get("n_blocks", 5), params.get("n_repeats", 2)
+    """(`model` with n_blocks blocks per repeat, the new ones silent; its summary)."""
+    dilations = [block.shared_block[3].dilation[0] for block in model.masker.TCN]
+    repeats = dilations.count(1)  # each repeat starts again at dilation 1
+    old_blocks = len(dilations) // repeats
     if n_blocks <= old_blocks:
         raise DelimitError(f"--n_blocks {n_blocks}: the model has {old_blocks} blocks per "
                            "repeat already; give more")
-    params["n_blocks"] = n_blocks
+    params = dict(summary["args"]["conv_tasnet_params"], n_blocks=n_blocks)
     extended = build_model(params, nb_channels=model.nb_channels)
     state = extended.state_dict()
     for key, value in model.state_dict().items():
@@ -44,8 +44,9 @@ def extend(model, summary, n_blocks):
             for conv in ("res_conv", "skip_conv"):
                 for name in ("weight", "bias"):
                     state[f"masker.TCN.{repeat * n_blocks + block}.{conv}.{name}"].zero_()
+    extended.load_state_dict(state)
     args = dict(summary["args"], conv_tasnet_params=params)
-    return state, {"args": args, "extended_from": {"n_blocks": old_blocks}}
+    return extended, {"args": args, "extended_from": {"n_blocks": old_blocks}}
 
 
 def main(argv=None):
@@ -59,16 +60,14 @@ def main(argv=None):
         if os.path.abspath(args.output) == os.path.abspath(args.input):
             raise DelimitError(f"{args.output}: the output must not be the input")
         model, summary = load_pretrained(args.input)
-        state_dict, new_summary = extend(model, summary, args.n_blocks)
+        extended, new_summary = extend(model, summary, args.n_blocks)
         new_summary["extended_from"]["folder"] = args.input
-        save_weight_folder(args.output, state_dict, new_summary)
+        save_weight_folder(args.output, extended.state_dict(), new_summary)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    params = new_summary["args"]["conv_tasnet_params"]
-    frames = receptive_field(args.n_blocks, params.get("n_repeats", 2),
-                             params.get("conv_kernel_size", 3))
-    print(f"{args.output}: {args.n_blocks} blocks per repeat, a context of {frames} frames")
+    print(f"{args.output}: {args.n_blocks} blocks per repeat, a context of "
+          f"{extended.context} samples each side")
     return 0
 
 
