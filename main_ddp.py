@@ -11,6 +11,7 @@ the reference's format) and all.json (the run summary), plus loss_curve.png.
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -173,6 +174,29 @@ class Run:
 UNLIMITED_INPUT_DB = 60.0  # a validation input this close to its target was left unlimited
 
 
+def parameter_groups(model, lr, lr_factors):
+    """The optimizer's parameter groups: one per learning rate, lr x the factor of the first
+    pattern of `lr_factors` ({regex: factor}) that a parameter's name matches, lr for the rest.
+    A pattern that matches no parameter is an error: a misspelt name would train at lr silently."""
+    lr_factors = lr_factors or {}
+    groups, matched = {}, set()
+    for name, parameter in model.named_parameters():
+        factor = 1.0
+        for pattern, pattern_factor in lr_factors.items():
+            if re.search(pattern, name):
+                factor = float(pattern_factor)
+                matched.add(pattern)
+                break
+        groups.setdefault(factor, []).append(parameter)
+    unmatched = [pattern for pattern in lr_factors if pattern not in matched]
+    if unmatched:
+        raise DelimitError(f"hyperparams.lr_factors: {', '.join(map(repr, unmatched))} "
+                           "matches no parameter of the model")
+    # The plain group first: the log reports param_groups[0]'s lr.
+    order = sorted(groups, key=lambda factor: (factor != 1.0, factor))
+    return [{"params": groups[factor], "lr": lr * factor} for factor in order]
+
+
 def build(config, ctx):
     """Seed, data, datasets, model, optimizer, scheduler, EMA and losses of a new run."""
     hp, dirs, mlp = config["hyperparams"], config["dir_params"], config["model_loss_params"]
@@ -193,8 +217,8 @@ def build(config, ctx):
     net = (DistributedDataParallel(model, find_unused_parameters=True)
            if ctx.world_size > 1 else model)
     optimizer_class = torch.optim.AdamW if hp["optimizer"] == "adamw" else torch.optim.Adam
-    optimizer = optimizer_class(model.parameters(), lr=hp["lr"], betas=(0.9, 0.999),
-                                weight_decay=hp["weight_decay"])
+    optimizer = optimizer_class(parameter_groups(model, hp["lr"], hp["lr_factors"]),
+                                lr=hp["lr"], betas=(0.9, 0.999), weight_decay=hp["weight_decay"])
     scheduler = None
     if hp["lr_scheduler"] in ("step_lr", "plateau"):
         # The reference's floor (5e-5) sat above its lr (3e-5), so it never acted.

@@ -47,6 +47,9 @@ def test_overrides_are_parsed_as_yaml_values():
     ("data_params.premaster_lufs=[-7,-13]", "data_params.premaster_lufs: two negative"),
     ("data_params.premaster_lufs=[-10]", "data_params.premaster_lufs: two negative"),
     ("data_params.premaster_lufs=[-10,3]", "data_params.premaster_lufs: two negative"),
+    ("hyperparams.lr_factors={'TCN[': 10}", "hyperparams.lr_factors: 'TCN\\[' is not a regex"),
+    ("hyperparams.lr_factors={TCN: 0}", "the factor of 'TCN' must be a positive number"),
+    ("hyperparams.lr_factors={TCN: fast}", "the factor of 'TCN' must be a positive number"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):
     with pytest.raises(DelimitError, match=message):

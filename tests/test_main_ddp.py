@@ -13,6 +13,7 @@ import main_ddp
 from benchmarks import score_validation
 from models import build_model, load_pretrained
 from tests.conftest import REPO
+from utils.errors import DelimitError
 from utils.training.config import load_config
 
 SMALL_MODEL = ["conv_tasnet_params.n_filters=64", "conv_tasnet_params.hid_chan=64",
@@ -90,6 +91,31 @@ def test_training_with_symmetries_writes_a_checkpoint_that_infers_with_them(stem
     audio = torch.randn(1, 2, 4000) * 0.3
     torch.testing.assert_close(model(-audio)[0], model(audio)[0])
     assert not torch.allclose(model.raw_gain(-audio), model.raw_gain(audio))
+
+
+def test_lr_factors_train_the_matched_parameters_alone_at_their_rate(stems, tmp_path):
+    # lr 1e-12 for all but the first TCN block, which learns at 1e-12 x 1e9 = 1e-3.
+    config = load_config("smoke", smoke_overrides(
+        stems, str(tmp_path), *SMALL_MODEL, "hyperparams.epochs=1", "hyperparams.lr=1e-12",
+        "hyperparams.lr_factors={'^masker[.]TCN[.]0[.]': 1.0e+9}"))
+    torch.manual_seed(777)  # the seed build() initialises the model with
+    initial = build_model(config["conv_tasnet_params"]).state_dict()
+    model, _ = main_ddp.train(config)
+    for name, value in model.state_dict().items():
+        change = (value - initial[name]).abs().max().item()
+        if name.startswith("masker.TCN.0."):
+            assert change > 1e-4 or not name.endswith("conv.weight"), name
+        else:
+            assert change < 1e-6, name
+
+
+def test_an_lr_factor_that_matches_no_parameter_is_refused():
+    model = build_model({"n_filters": 16, "hid_chan": 16, "bn_chan": 8, "skip_chan": 8})
+    groups = main_ddp.parameter_groups(model, 1e-3, {"TCN[.]0[.]": 10, "decoder": 0.5})
+    assert [group["lr"] for group in groups] == [1e-3, 5e-4, 1e-2]
+    assert sum(len(group["params"]) for group in groups) == len(list(model.parameters()))
+    with pytest.raises(DelimitError, match=r"'TCN\[\.\]99\[\.\]' matches no parameter"):
+        main_ddp.parameter_groups(model, 1e-3, {"TCN[.]99[.]": 10})
 
 
 def test_bad_config_fails_before_anything_starts(tmp_path, capsys):

@@ -9,6 +9,7 @@ read (NO_EFFECT) are accepted, so that the reference's configs load, and a value
 their default prints a warning.
 """
 import os
+import re
 import sys
 
 import yaml
@@ -88,6 +89,9 @@ SCHEMA = {
         "log_every": (int, 50),  # project: a log line every N steps
         "checkpoint_every": (int, 0),  # project: also checkpoint every N steps (0: per epoch only)
         "max_hours": (OPT_NUM, None),  # project: stop cleanly after this much wall time
+        # project: {regex: factor}: parameters whose name matches a regex (re.search; the first
+        # that matches) learn at lr x factor, e.g. blocks added by models.extend_context
+        "lr_factors": ((dict, type(None)), None),
     },
     "data_params": {
         "nfft": (int, 4096),
@@ -277,6 +281,14 @@ def validate(config):
     if hp["min_lr"] is not None and hp["min_lr"] >= hp["lr"]:
         raise DelimitError(f"hyperparams.min_lr ({hp['min_lr']}) must be below hyperparams.lr "
                            f"({hp['lr']}), or the scheduler never acts")
+    for pattern, factor in (hp["lr_factors"] or {}).items():
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise DelimitError(f"hyperparams.lr_factors: {pattern!r} is not a regex ({err})")
+        if not isinstance(factor, NUM) or isinstance(factor, bool) or factor <= 0:
+            raise DelimitError(f"hyperparams.lr_factors: the factor of {pattern!r} must be a "
+                               f"positive number, got {factor!r}")
     for key in ("batch_size", "epochs"):
         if hp[key] < 1:
             raise DelimitError(f"hyperparams.{key}: must be at least 1")
