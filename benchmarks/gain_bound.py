@@ -98,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--powers", type=float, nargs="+",
                         default=[p / 4 for p in range(17)], help="powers tried per excerpt")
     args = parser.parse_args(argv)
+    if args.bands and not 0 < args.bands[0] < args.bands[1] < 22050:
+        parser.error(f"--bands: expected 0 < LOW < HIGH < 22050 Hz, got {args.bands}")
     try:
         model = load_pretrained(args.model)[0] if args.model else None
     except DelimitError as err:

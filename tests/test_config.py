@@ -22,6 +22,11 @@ def test_reference_config_keeps_the_reference_settings():
     assert config["sys_params"]["seed"] == 777
 
 
+def test_lr_factors_written_without_a_dot_are_numbers():
+    config = load_config("delimit_6_s", ["hyperparams.lr_factors={'TCN[.]5[.]': 1e3}"])
+    assert config["hyperparams"]["lr_factors"] == {"TCN[.]5[.]": 1000.0}
+
+
 def test_overrides_are_parsed_as_yaml_values():
     config = load_config("delimit_6_s", ["hyperparams.lr=1e-4", "hyperparams.ema=true",
                                          "dir_params.ozone_root=null", "hyperparams.batch_size=2"])
@@ -50,6 +55,7 @@ def test_overrides_are_parsed_as_yaml_values():
     ("hyperparams.lr_factors={'TCN[': 10}", "hyperparams.lr_factors: 'TCN\\[' is not a regex"),
     ("hyperparams.lr_factors={TCN: 0}", "the factor of 'TCN' must be a positive number"),
     ("hyperparams.lr_factors={TCN: fast}", "the factor of 'TCN' must be a positive number"),
+    ("hyperparams.lr_factors={5: 10}", "hyperparams.lr_factors: 5 is not a regex"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):
     with pytest.raises(DelimitError, match=message):

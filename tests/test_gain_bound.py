@@ -1,5 +1,6 @@
 """benchmarks/gain_bound.py: the best framed gain, the bound of a gain-only model."""
 import numpy as np
+import pytest
 
 from benchmarks.gain_bound import best_banded_gain, best_framed_gain
 from utils.evaluation.metrics import si_sdr
@@ -112,3 +113,12 @@ def test_a_gain_per_band_undoes_what_one_gain_cannot():
     same = reference * np.repeat(rng.uniform(0.2, 1.0, 8), 1024)
     np.testing.assert_allclose(best_banded_gain(same, reference, 1024, (250, 4000)),
                                best_framed_gain(same, reference, 1024), atol=1e-6)
+
+
+def test_bands_out_of_order_are_refused_before_any_work(capsys):
+    from benchmarks import gain_bound
+
+    with pytest.raises(SystemExit) as exit_info:
+        gain_bound.main(["--bands", "4000", "250", "--eval_root", "/nonexistent"])
+    assert exit_info.value.code == 2
+    assert "--bands: expected 0 < LOW < HIGH" in capsys.readouterr().err

@@ -284,8 +284,13 @@ def validate(config):
     for pattern, factor in (hp["lr_factors"] or {}).items():
         try:
             re.compile(pattern)
-        except re.error as err:
+        except (re.error, TypeError) as err:
             raise DelimitError(f"hyperparams.lr_factors: {pattern!r} is not a regex ({err})")
+        if isinstance(factor, str):  # 1e3 without a dot, as for the keys above
+            try:
+                factor = hp["lr_factors"][pattern] = float(factor)
+            except ValueError:
+                pass
         if not isinstance(factor, NUM) or isinstance(factor, bool) or factor <= 0:
             raise DelimitError(f"hyperparams.lr_factors: the factor of {pattern!r} must be a "
                                f"positive number, got {factor!r}")
