@@ -3,7 +3,7 @@ choice: how would each model rank if selection used a design it never trained on
 
     python benchmarks/score_validation.py --config delimit_real_wide [group.key=value ...] \
         --designs fast_limiter --models shipped=weight reference=weight_reference [--threads 2] \
-        [--invert_polarity] [--premastered]
+        [--invert_polarity]
 
 Prints, per design and model, what a training run logs for an epoch: the validation loss, the
 SI-SDR gained on the limited excerpts, and SI-SDR(output, input) on those left unlimited. The
@@ -11,10 +11,6 @@ validation songs and the limiter settings are the run's own (its song or stem fo
 a model's line matches the `start weights` line of a run that starts from it. With
 --invert_polarity, each model is also scored on the same items with their polarity inverted
 (input and target): a limiter's gain depends on |x| alone, so a de-limiter should score alike.
-With --premastered, each model is also scored on the validation excerpts mastered loud first by
-each design (to U(-9, -6) LUFS) and given unlimited at the excerpt's loudness: crushed records
-that no one asked to de-limit (dataloader.Premastered). Every item is then unlimited, so the
-line gives the mean and the worst SI-SDR(output, input) over them ("crushed records left at").
 """
 import argparse
 import os
@@ -25,7 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import main_ddp  # noqa: E402
 from benchmarks.run_eval import parse_models  # noqa: E402
-from dataloader import InvertedPolarity, Premastered, build_datasets  # noqa: E402
+from dataloader import InvertedPolarity, build_datasets  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.training.config import load_config  # noqa: E402
@@ -58,24 +54,12 @@ def validation_sets(args):
         yield design, build_datasets(config)[1], criterion, ctx
 
 
-def describe(items, scores):
-    """The line of one model's validation scores; premastered items are all unlimited, so their
-    line has no limited-item columns."""
-    if isinstance(items, Premastered):
-        loss, _, _, untouched, worst = scores
-        return (f"valid loss {loss:.3f}, crushed records left at {untouched:.1f} dB "
-                f"(worst {worst:.1f} dB)")
-    return main_ddp.describe_valid(*scores)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_validation_arguments(parser)
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--invert_polarity", action="store_true",
                         help="also score the items with their polarity inverted")
-    parser.add_argument("--premastered", action="store_true",
-                        help="also score the excerpts crushed by the design and left unlimited")
     args = parser.parse_args(argv)
     models = parse_models(args.models, "score_validation")
     try:
@@ -84,12 +68,10 @@ def main(argv=None):
             versions = {design: valid}
             if args.invert_polarity:
                 versions[f"{design}, inverted"] = InvertedPolarity(valid)
-            if args.premastered:
-                versions[f"{design}, premastered"] = Premastered(valid, design)
             for label, items in versions.items():
                 for name, model in loaded.items():
                     scores = main_ddp.validate(model, items, criterion, ctx)
-                    print(f"{label} | {name} | {describe(items, scores)}", flush=True)
+                    print(f"{label} | {name} | {main_ddp.describe_valid(*scores)}", flush=True)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

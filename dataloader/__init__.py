@@ -27,11 +27,9 @@ from dataloader.songs import (
 from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
 from utils.data.mixing import split_songs
-from utils.limiters.training import premaster
-from utils.loudness import gain_between, integrated_loudness
 
-__all__ = ["InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "Premastered",
-           "SongDataset", "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
+__all__ = ["InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset",
+           "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
            "song_cache_dir", "source_weights", "split_songs"]
 
 
@@ -48,36 +46,6 @@ class InvertedPolarity(torch.utils.data.Dataset):
     def __getitem__(self, index):
         limited, target, name = self.items[index]
         return -limited, -target, name
-
-
-class Premastered(torch.utils.data.Dataset):
-    """A validation set's targets mastered loud by `design` (to a loudness drawn from
-    U(lufs_range), seeded by the item), brought back to the target's loudness and given as input
-    and target both: crushed records that no one asked to de-limit, like a master whose own
-    engineer crushed it. A model should leave them alone. Items (record, record, name)."""
-
-    def __init__(self, items, design, lufs_range=(-9.0, -6.0), variety="wide", seed=777):
-        self.items = items
-        self.args = (design, tuple(lufs_range), variety, seed)
-        self._records = {}
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, index):
-        name = self.items[index][2]
-        if index not in self._records:
-            self._records[index] = self._master(index)
-        record = self._records[index]
-        return record, record, name
-
-    def _master(self, index):
-        design, lufs_range, variety, seed = self.args
-        target = self.items[index][1].numpy()
-        rng = np.random.default_rng([seed, index])
-        mastered, lufs = premaster(target, MODEL_RATE, rng, (design,), variety, lufs_range)
-        level = gain_between(lufs, integrated_loudness(target, MODEL_RATE))
-        return torch.from_numpy(np.ascontiguousarray(mastered * np.float32(level)))
 
 
 class WeightedSources(torch.utils.data.Dataset):

@@ -8,7 +8,6 @@ from dataloader import (
     InvertedPolarity,
     MusdbXLTrainDataset,
     OnTheFlyDataset,
-    Premastered,
     ValidDataset,
     build_datasets,
 )
@@ -187,25 +186,6 @@ def test_inverted_polarity_negates_input_and_target_of_each_item():
     for (limited, target, name), (neg_limited, neg_target, neg_name) in zip(items, inverted):
         assert torch.equal(neg_limited, -limited) and torch.equal(neg_target, -target)
         assert neg_name == name
-
-
-def test_premastered_items_are_crushed_records_given_unlimited_at_their_loudness():
-    rng = np.random.default_rng(5)
-    t = np.arange(2 * 44100) / 44100
-    # dynamic music-like targets: noise under a beat-like envelope, 2 s at 44.1 kHz
-    targets = [(rng.standard_normal((2, t.size)) * (0.02 + 0.3 * (np.sin(2 * np.pi * f * t) > 0.9))
-                ).astype(np.float32) for f in (2.0, 3.0)]
-    items = [(torch.zeros(2, t.size), torch.from_numpy(x), f"song#{k}")
-             for k, x in enumerate(targets)]
-    crushed = Premastered(items, "maximizer")
-    again = Premastered(items, "maximizer")
-    assert len(crushed) == 2
-    for (record, same, name), item, target, other in zip(crushed, items, targets, again):
-        assert record is same and name == item[2]  # input and target: the record itself
-        assert torch.equal(record, other[0])  # seeded by the item
-        assert abs(integrated_loudness(record.numpy(), SR)
-                   - integrated_loudness(target, SR)) < 0.3
-        assert crest_factor(record.numpy()) < crest_factor(target) - 3.0
 
 
 def test_valid_both_polarities_appends_each_items_inverted_copy(stems):
