@@ -54,7 +54,13 @@ def best_framed_gain(limited, reference, frame):
     cross = np.add.reduceat((limited * reference).sum(0), starts)
     energy = np.add.reduceat((limited ** 2).sum(0), starts)
     gain = np.clip(cross / np.maximum(energy, 1e-20), 0.0, None)
-    return limited * np.repeat(gain, np.diff(np.append(starts, limited.shape[-1])))
+    return limited * per_sample(gain, starts, limited.shape[-1])
+
+
+def per_sample(per_frame, starts, length):
+    """Values per frame (frames first) held over each frame's samples, the frames starting at
+    `starts` and the last one ending at `length`."""
+    return np.repeat(per_frame, np.diff(np.append(starts, length)), axis=0)
 
 
 def best_banded_gain(limited, reference, frame, crossovers, sample_rate=44100):
@@ -73,7 +79,7 @@ def best_banded_gain(limited, reference, frame, crossovers, sample_rate=44100):
     # a tiny ridge: a band silent over a frame leaves the system singular
     ridge = 1e-9 * np.trace(gram, axis1=-2, axis2=-1)[:, None, None] * np.eye(3) + 1e-20 * np.eye(3)
     gains = np.clip(np.linalg.solve(gram + ridge, cross[..., None])[..., 0], 0.0, None)
-    gains = np.repeat(gains, np.diff(np.append(starts, limited.shape[-1])), axis=0)  # (time, 3)
+    gains = per_sample(gains, starts, limited.shape[-1])  # (time, 3)
     return np.einsum("bct,tb->ct", bands, gains)
 
 

@@ -247,6 +247,17 @@ def parse_override(text):
     return {group: {key: value}}
 
 
+def _yaml_number(value):
+    """`value`, or the float it spells if it is a numeric string: YAML reads 1e-4 as a string
+    when it is written without a dot."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
 def validate(config):
     """Check types and the few relations between keys; raise DelimitError on the first problem."""
     for group, key in NULL_IS_DEFAULT:
@@ -255,13 +266,9 @@ def validate(config):
     for group, keys in SCHEMA.items():
         for key, (types, _) in keys.items():
             value = config[group][key]
-            # YAML reads 1e-4 as a string when written without a dot; accept numeric strings.
             allowed = types if isinstance(types, tuple) else (types,)
-            if isinstance(value, str) and float in allowed:
-                try:
-                    value = config[group][key] = float(value)
-                except ValueError:
-                    pass
+            if float in allowed:
+                value = config[group][key] = _yaml_number(value)
             _check_type(f"{group}.{key}", value, types)
     hp, mlp = config["hyperparams"], config["model_loss_params"]
     for prefix in ("train", "valid"):
@@ -286,11 +293,7 @@ def validate(config):
             re.compile(pattern)
         except (re.error, TypeError) as err:
             raise DelimitError(f"hyperparams.lr_factors: {pattern!r} is not a regex ({err})")
-        if isinstance(factor, str):  # 1e3 without a dot, as for the keys above
-            try:
-                factor = hp["lr_factors"][pattern] = float(factor)
-            except ValueError:
-                pass
+        factor = hp["lr_factors"][pattern] = _yaml_number(factor)
         if not isinstance(factor, NUM) or isinstance(factor, bool) or factor <= 0:
             raise DelimitError(f"hyperparams.lr_factors: the factor of {pattern!r} must be a "
                                f"positive number, got {factor!r}")
