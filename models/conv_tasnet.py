@@ -4,12 +4,16 @@
 The network works on tensors only: 44.1 kHz stereo waveforms in, a gain and the
 de-limited waveform out. Reading, resampling and loudness live in `utils/`.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from asteroid_filterbanks import Decoder, Encoder, FreeFB
 
 ARCHITECTURE = "conv_tasnet_mask_on_output"
+MODEL_RATE = 44100  # the network's sample rate (utils.audio.MODEL_RATE)
+BAND_SPLIT_TAPS = 2047  # linear-phase crossover length: 46 ms, transition ~130 Hz wide
 
 # Input transforms a limiter's gain is invariant to: it depends on |x| alone, and one gain
 # serves both channels.
@@ -119,6 +123,56 @@ class TDConvNet(nn.Module):
         return self.mask_act(self.mask_net(skip_sum))
 
 
+class BandSplit(nn.Module):
+    """Split audio into bands that sum back to it exactly, at the network's rate.
+
+    Each crossover is a linear-phase low-pass (a Blackman-windowed sinc of BAND_SPLIT_TAPS
+    taps, centred, so no delay); band k is the low-pass at crossover k minus the one below it,
+    the top band the rest. Linear phase matters: with equal gains in every band the output is
+    the input itself, so a band-gain model can leave music alone as exactly as a one-gain one.
+
+    Shapes: (batch, channels, time) -> (batch, len(crossovers_hz) + 1, channels, time).
+    """
+
+    def __init__(self, crossovers_hz, taps=BAND_SPLIT_TAPS, sample_rate=MODEL_RATE):
+        super().__init__()
+        n = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+        window = torch.signal.windows.blackman(taps, sym=True, dtype=torch.float64)
+        lowpasses = []
+        for hz in crossovers_hz:
+            cutoff = 2.0 * hz / sample_rate  # in cycles per 2 samples, as np.sinc wants it
+            kernel = cutoff * torch.sinc(cutoff * n) * window
+            lowpasses.append(kernel / kernel.sum())  # unit gain at DC
+        # not in the state_dict: rebuilt from the summary's crossovers
+        self.register_buffer("lowpasses", torch.stack(lowpasses)[:, None].float(),
+                             persistent=False)
+        self.reach = taps // 2
+
+    def forward(self, audio):
+        batch, channels, length = audio.shape
+        # convolution by FFT: a 2,047-tap conv1d is 10x slower than the whole network on a CPU
+        taps = self.lowpasses.shape[-1]
+        n_fft = 1 << (length + taps - 2).bit_length()  # >= length + taps - 1: no wrap-around
+        spectrum = torch.fft.rfft(audio.reshape(batch * channels, 1, length), n_fft)
+        lows = torch.fft.irfft(spectrum * torch.fft.rfft(self.lowpasses[:, 0], n_fft), n_fft)
+        lows = lows[..., self.reach:self.reach + length]  # centred: (b * c, crossovers, time)
+        lows = lows.reshape(batch, channels, -1, length).transpose(1, 2)
+        bands = [lows[:, :1]] + [lows[:, k + 1:k + 2] - lows[:, k:k + 1]
+                                  for k in range(lows.shape[1] - 1)]
+        return torch.cat(bands + [audio[:, None] - lows[:, -1:]], dim=1)
+
+
+def check_crossovers(crossovers_hz, sample_rate=MODEL_RATE):
+    """Raise ValueError unless the crossovers are rising frequencies inside (0, Nyquist)."""
+    values = list(crossovers_hz)
+    if any(not isinstance(hz, (int, float)) or isinstance(hz, bool) or not math.isfinite(hz)
+           for hz in values):
+        raise ValueError(f"gain_crossovers_hz must be a list of numbers, got {crossovers_hz!r}")
+    if any(not 0 < hz < sample_rate / 2 for hz in values) or values != sorted(set(values)):
+        raise ValueError(f"gain_crossovers_hz {values}: rising frequencies between 0 and "
+                         f"{sample_rate // 2} Hz, please")
+
+
 def receptive_field(n_blocks, n_repeats, conv_kernel_size=3):
     """Encoder frames that one output frame of the TCN depends on (its dilations are 2 ** b)."""
     return 1 + (conv_kernel_size - 1) * (2 ** n_blocks - 1) * n_repeats
@@ -154,14 +208,19 @@ class ConvTasNetSGI(nn.Module):
             depend on, "polarity" (x -> -x) and "channel_swap" (left <-> right). The gain is
             averaged over the input's copies under them, so it is exactly invariant to them
             (one forward pass per copy, batched). Default none, as the reference.
-    Shapes: forward((batch, nb_channels, time)) -> gain (batch, 1, time),
-        output (batch, nb_channels, time) = input * gain.
+        gain_crossovers_hz (list of float): empty (the default, the reference's model): one
+            gain for the whole spectrum. Otherwise one gain per band between these crossovers
+            (BandSplit), from a decoder with one output per band: a multiband limiter presses
+            each band down on its own, which no single gain undoes.
+    Shapes: forward((batch, nb_channels, time)) -> gain (batch, bands, time),
+        output (batch, nb_channels, time) = sum over bands of band(input) * its gain
+        (= input * gain with one band).
     """
 
     def __init__(self, n_filters=512, kernel_size=128, stride=64, n_blocks=5, n_repeats=2,
                  bn_chan=128, hid_chan=512, skip_chan=128, nb_channels=2,
                  encoder_activation="relu", mask_act="relu", decoder_activation="sigmoid",
-                 conv_kernel_size=3, symmetries=()):
+                 conv_kernel_size=3, symmetries=(), gain_crossovers_hz=()):
         super().__init__()
         symmetries = symmetries or ()
         if isinstance(symmetries, str):
@@ -181,8 +240,23 @@ class ConvTasNetSGI(nn.Module):
         self.encoder_activation = _activation(encoder_activation)
         self.masker = TDConvNet(nb_channels * n_filters, n_filters, n_blocks, n_repeats,
                                 bn_chan, hid_chan, skip_chan, conv_kernel_size, mask_act)
-        self.decoder = Decoder(FreeFB(n_filters, kernel_size, stride=stride))
         self.decoder_activation = _activation(decoder_activation)
+        check_crossovers(gain_crossovers_hz or ())
+        self.gain_crossovers_hz = tuple(float(hz) for hz in gain_crossovers_hz or ())
+        if self.gain_crossovers_hz:
+            # the reference's decoder is this transposed conv with one output channel
+            self.decoder = nn.ConvTranspose1d(n_filters, len(self.gain_crossovers_hz) + 1,
+                                              kernel_size, stride=stride, bias=False)
+            self.band_split = BandSplit(self.gain_crossovers_hz)
+            self.context = max(self.context, self.band_split.reach)
+        else:
+            self.decoder = Decoder(FreeFB(n_filters, kernel_size, stride=stride))
+            self.band_split = None
+
+    @property
+    def n_gains(self):
+        """Gains per sample: 1, or one per band."""
+        return len(self.gain_crossovers_hz) + 1
 
     def padded_length(self, length):
         """The smallest length >= `length` that the encoder's frames cover exactly."""
@@ -196,19 +270,21 @@ class ConvTasNetSGI(nn.Module):
         for name in self.symmetries:
             copies += [SYMMETRIES[name](copy) for copy in copies]
         batch = torch.cat(copies) if len(copies) > 1 else audio  # copy-major
-        gain = self.raw_gain(batch)  # (copies * batch, 1, time)
+        gain = self.raw_gain(batch)  # (copies * batch, n_gains, time)
         gain = gain.view(len(copies), audio.shape[0], *gain.shape[1:]).mean(0)
-        return gain, audio * gain
+        if self.band_split is None:
+            return gain, audio * gain
+        return gain, (self.band_split(audio) * gain[:, :, None]).sum(1)
 
     def raw_gain(self, audio):
-        """The network's gain (batch, 1, time) for `audio`, before any averaging."""
+        """The network's gain (batch, n_gains, time) for `audio`, before any averaging."""
         length = audio.shape[-1]
         # Unlike the reference (which zero-pads the decoder output, leaving a gain of 0.5
         # on the last samples), pad the input so the frames reach the very last sample.
         padded = F.pad(audio, (0, self.padded_length(length) - length))
         features = self.encoder_activation(self.encoder(padded))  # (batch, ch, filters, frames)
         features = features.flatten(1, 2)  # channel-major: left's filters, then right's
-        gain = self.decoder(self.masker(features))[..., :length]  # (batch, 1, time)
+        gain = self.decoder(self.masker(features))[..., :length]  # (batch, n_gains, time)
         return self.decoder_activation(gain)
 
 
@@ -220,7 +296,7 @@ def build_model(conv_tasnet_params, nb_channels=2):
         raise ValueError(f"conv_tasnet_params.norm_type {norm_type!r}: only gLN is supported")
     known = {"n_filters", "kernel_size", "stride", "n_blocks", "n_repeats", "bn_chan",
              "hid_chan", "skip_chan", "encoder_activation", "mask_act", "decoder_activation",
-             "conv_kernel_size", "symmetries"}
+             "conv_kernel_size", "symmetries", "gain_crossovers_hz"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown conv_tasnet_params key(s): {', '.join(unknown)}")

@@ -93,6 +93,19 @@ def test_training_with_symmetries_writes_a_checkpoint_that_infers_with_them(stem
     assert not torch.allclose(model.raw_gain(-audio), model.raw_gain(audio))
 
 
+def test_a_band_gain_model_trains_its_bands_apart_and_reloads_with_them(stems, tmp_path):
+    out = str(tmp_path)
+    code = main_ddp.main(["--config=smoke", *smoke_overrides(
+        stems, out, *SMALL_MODEL, "hyperparams.epochs=1",
+        "conv_tasnet_params.gain_crossovers_hz=[300, 3000]")])
+    assert code == 0
+    model, summary = load_pretrained(checkpoint_dir(out))
+    assert summary["args"]["conv_tasnet_params"]["gain_crossovers_hz"] == [300, 3000]
+    assert model.n_gains == 3
+    gain = model(torch.randn(1, 2, 8000) * 0.3)[0]
+    assert gain.shape == (1, 3, 8000) and not torch.allclose(gain[:, 0], gain[:, 2])
+
+
 def test_lr_factors_train_the_matched_parameters_alone_at_their_rate(stems, tmp_path):
     # lr 1e-12 for all but the first TCN block, which learns at 1e-12 x 1e9 = 1e-3.
     config = load_config("smoke", smoke_overrides(

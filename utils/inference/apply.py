@@ -22,6 +22,7 @@ import torch
 
 from models.conv_tasnet import GlobalLayerNorm
 from utils.audio import MODEL_RATE
+from utils.errors import DelimitError
 
 # Default geometry. With song statistics a window only needs to be long enough for its
 # edges not to matter; 10 s keeps every activation tensor of the reference-size model
@@ -179,6 +180,14 @@ def crossfade_weight(length, overlap):
     return weight
 
 
+def check_one_gain(model, where="the model"):
+    """Raise DelimitError for a model with a gain per band (gain_crossovers_hz): its output is
+    not input * one gain, which is all that this engine applies."""
+    if getattr(model, "n_gains", 1) != 1:
+        raise DelimitError(f"{where}: a model with {model.n_gains} gain bands; the inference "
+                           "engine applies one gain per sample and cannot run it yet")
+
+
 def model_gain(model, audio, device="cpu"):
     """The model's gain for one window.
 
@@ -187,6 +196,7 @@ def model_gain(model, audio, device="cpu"):
         audio (np.ndarray): float32 `(2, time)` at 44.1 kHz.
     Returns: float32 gain `(time,)`.
     """
+    check_one_gain(model)
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(device)
         gain, _ = model(x)  # (1, 1, time)

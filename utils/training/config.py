@@ -167,6 +167,7 @@ SCHEMA = {
         "decoder_activation": (str, "sigmoid"),
         "norm_type": ((str, dict, type(None)), "gLN"),
         "symmetries": (list, []),  # project: gain averaged over these copies of the input
+        "gain_crossovers_hz": (list, []),  # project: one gain per band between these (Hz)
     },
 }
 
