@@ -214,7 +214,6 @@ def main(argv=None):
     import torch
 
     from models import load_pretrained
-    from utils.inference.apply import check_one_gain
     from utils.inference.delimit import delimit_file, output_paths
 
     args = parse_args(argv)
@@ -226,7 +225,6 @@ def main(argv=None):
             raise DelimitError(f"{args.data_root}: no audio files (wav, flac, ogg, mp3, aiff)")
         model, _ = load_pretrained(args.weight_directory, args.target, device,
                                    symmetries=args.symmetries)
-        check_one_gain(model, args.weight_directory)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

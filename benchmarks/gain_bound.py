@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.run_eval import GENERATED_SETS, REAL_SETS, set_folders  # noqa: E402
-from models import load_pretrained  # noqa: E402
+from models import load_pretrained, require_one_gain  # noqa: E402
 from utils.audio import find_audio_files, read_audio  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
@@ -108,6 +108,8 @@ def main(argv=None):
         parser.error(f"--bands: expected 0 < LOW < HIGH < 22050 Hz, got {args.bands}")
     try:
         model = load_pretrained(args.model)[0] if args.model else None
+        if model is not None:
+            require_one_gain(model, args.model)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -143,7 +145,7 @@ def main(argv=None):
                 scores += [si_sdr(best_banded_gain(limited, reference, n, args.bands, rate),
                                   reference) for n in args.frames]
             if model is not None:
-                gain = delimit(model, limited, rate)[1]
+                gain = delimit(model, limited, rate)[1][0]
                 power, best = best_power(limited, reference, gain, args.powers)
                 output = limited * gain
                 scores += [si_sdr(output, reference), best,

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import main_ddp  # noqa: E402
 from benchmarks.score_validation import add_validation_arguments, validation_sets  # noqa: E402
-from models import load_pretrained  # noqa: E402
+from models import load_pretrained, require_one_gain  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.inference.apply import Chunking, apply_model  # noqa: E402
 
@@ -44,7 +44,7 @@ class Variant(torch.nn.Module):
                 gain = self.model(output)[0]
             else:
                 gain = torch.from_numpy(apply_model(self.model, output[0].numpy(),
-                                                    self.chunking))[None, None]
+                                                    self.chunking))[None]
             output = output * gain.clamp_min(1e-6) ** self.power
         return None, output
 
@@ -60,6 +60,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         model = load_pretrained(args.model)[0]
+        require_one_gain(model, args.model)
         variants = {"as inference runs it": Variant(model)}
         variants.update({f"{s:g}-s windows, own statistics": Variant(model, windows=s)
                          for s in args.windows})

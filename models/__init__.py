@@ -9,7 +9,7 @@ from models.conv_tasnet import ARCHITECTURE, ConvTasNetSGI, build_model
 from utils.errors import DelimitError
 
 __all__ = ["ARCHITECTURE", "ConvTasNetSGI", "build_model", "load_pretrained", "load_weights",
-           "model_from_summary", "save_weight_folder"]
+           "model_from_summary", "require_one_gain", "save_weight_folder"]
 
 
 def load_pretrained(weight_directory: str, target: str = "all", device: str = "cpu",
@@ -32,6 +32,14 @@ def load_pretrained(weight_directory: str, target: str = "all", device: str = "c
     for p in model.parameters():
         p.requires_grad_(False)
     return model, summary
+
+
+def require_one_gain(model, where):
+    """Raise DelimitError for a model with a gain per band (gain_crossovers_hz), where a tool
+    works on one gain curve (`where` names the weight folder)."""
+    if model.n_gains != 1:
+        raise DelimitError(f"{where}: a model with {model.n_gains} gain bands; this tool works "
+                           "on models with one gain")
 
 
 def model_from_summary(json_path: str, symmetries: list[str] | None = None):

@@ -6,6 +6,7 @@ de-limited waveform out. Reading, resampling and loudness live in `utils/`.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -123,30 +124,47 @@ class TDConvNet(nn.Module):
         return self.mask_act(self.mask_net(skip_sum))
 
 
+def crossover_lowpasses(crossovers_hz, sample_rate=MODEL_RATE):
+    """The linear-phase low-pass at each crossover: float64 (crossovers, taps), taps odd.
+
+    Blackman-windowed sincs, unit gain at DC; BAND_SPLIT_TAPS at 44.1 kHz and as many
+    milliseconds at other rates, so that the bands are the same in Hz at any rate.
+    """
+    taps = 2 * round((BAND_SPLIT_TAPS - 1) / 2 * sample_rate / MODEL_RATE) + 1
+    n = np.arange(taps) - (taps - 1) / 2
+    kernels = []
+    for hz in crossovers_hz:
+        cutoff = 2.0 * hz / sample_rate  # in cycles per 2 samples, as np.sinc wants it
+        kernel = cutoff * np.sinc(cutoff * n) * np.blackman(taps)
+        kernels.append(kernel / kernel.sum())
+    return np.array(kernels).reshape(len(kernels), taps)
+
+
+def bands_from_lowpassed(audio, lows):
+    """Bands, low to high, from the input and its low-passed copies at each crossover (along
+    the first axis of `lows`): band k = low k - low k-1, the top band = input - the last low,
+    so they sum back to the input exactly. Works for numpy arrays and tensors alike."""
+    bands = [lows[:1]] + [lows[k + 1:k + 2] - lows[k:k + 1] for k in range(len(lows) - 1)]
+    return bands + [audio[None] - lows[-1:]]
+
+
 class BandSplit(nn.Module):
     """Split audio into bands that sum back to it exactly, at the network's rate.
 
-    Each crossover is a linear-phase low-pass (a Blackman-windowed sinc of BAND_SPLIT_TAPS
-    taps, centred, so no delay); band k is the low-pass at crossover k minus the one below it,
-    the top band the rest. Linear phase matters: with equal gains in every band the output is
-    the input itself, so a band-gain model can leave music alone as exactly as a one-gain one.
+    Each crossover is a linear-phase low-pass (crossover_lowpasses: centred, so no delay);
+    band k is the low-pass at crossover k minus the one below it, the top band the rest. Linear
+    phase matters: with equal gains in every band the output is the input itself, so a
+    band-gain model can leave music alone as exactly as a one-gain one.
 
     Shapes: (batch, channels, time) -> (batch, len(crossovers_hz) + 1, channels, time).
     """
 
-    def __init__(self, crossovers_hz, taps=BAND_SPLIT_TAPS, sample_rate=MODEL_RATE):
+    def __init__(self, crossovers_hz):
         super().__init__()
-        n = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
-        window = torch.signal.windows.blackman(taps, sym=True, dtype=torch.float64)
-        lowpasses = []
-        for hz in crossovers_hz:
-            cutoff = 2.0 * hz / sample_rate  # in cycles per 2 samples, as np.sinc wants it
-            kernel = cutoff * torch.sinc(cutoff * n) * window
-            lowpasses.append(kernel / kernel.sum())  # unit gain at DC
+        lowpasses = torch.tensor(crossover_lowpasses(crossovers_hz), dtype=torch.float32)
         # not in the state_dict: rebuilt from the summary's crossovers
-        self.register_buffer("lowpasses", torch.stack(lowpasses)[:, None].float(),
-                             persistent=False)
-        self.reach = taps // 2
+        self.register_buffer("lowpasses", lowpasses, persistent=False)
+        self.reach = lowpasses.shape[-1] // 2
 
     def forward(self, audio):
         batch, channels, length = audio.shape
@@ -154,12 +172,10 @@ class BandSplit(nn.Module):
         taps = self.lowpasses.shape[-1]
         n_fft = 1 << (length + taps - 2).bit_length()  # >= length + taps - 1: no wrap-around
         spectrum = torch.fft.rfft(audio.reshape(batch * channels, 1, length), n_fft)
-        lows = torch.fft.irfft(spectrum * torch.fft.rfft(self.lowpasses[:, 0], n_fft), n_fft)
+        lows = torch.fft.irfft(spectrum * torch.fft.rfft(self.lowpasses, n_fft), n_fft)
         lows = lows[..., self.reach:self.reach + length]  # centred: (b * c, crossovers, time)
-        lows = lows.reshape(batch, channels, -1, length).transpose(1, 2)
-        bands = [lows[:, :1]] + [lows[:, k + 1:k + 2] - lows[:, k:k + 1]
-                                  for k in range(lows.shape[1] - 1)]
-        return torch.cat(bands + [audio[:, None] - lows[:, -1:]], dim=1)
+        lows = lows.reshape(batch, channels, -1, length).permute(2, 0, 1, 3)
+        return torch.cat(bands_from_lowpassed(audio, lows), dim=0).transpose(0, 1)
 
 
 def check_crossovers(crossovers_hz, sample_rate=MODEL_RATE):

@@ -1,18 +1,21 @@
 """One gain per frequency band (conv_tasnet_params.gain_crossovers_hz): the split, the model,
-the extension of a one-gain model, and the engine's refusal of what it cannot apply yet."""
+the extension of a one-gain model, and the inference engine applying band gains."""
 import json
 import math
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import inference
 from models import build_model, load_pretrained
 from models.conv_tasnet import BandSplit
 from models.extend_context import main as extend_main
-from utils.errors import DelimitError
-from utils.inference.apply import model_gain
+from utils.inference.apply import Chunking
+from utils.inference.bands import BandStream, apply_gains, power_gain
+from utils.inference.delimit import DelimitOptions, delimit, delimit_file
+from utils.inference.two_pass import split_whole
 
 SMALL = {"n_filters": 32, "kernel_size": 16, "stride": 8, "hid_chan": 32, "bn_chan": 16,
          "skip_chan": 16, "n_blocks": 2, "n_repeats": 1, "symmetries": ["polarity"]}
@@ -115,18 +118,86 @@ def test_split_and_context_together_and_a_split_model_is_not_split_again(weight,
     assert not (tmp_path / "again").exists() and not (tmp_path / "bad").exists()
 
 
-def test_the_inference_engine_refuses_a_band_model_before_any_song(weight, tmp_path, capsys):
-    bands = tmp_path / "bands"
-    extend_main(["--input", str(weight), "--output", str(bands), "--gain_crossovers_hz", "250"])
+def banded_model(crossovers=(250.0, 4000.0)):
+    """A small band model whose bands get clearly different gains."""
+    torch.manual_seed(1)
+    model = build_model(dict(SMALL, gain_crossovers_hz=list(crossovers))).eval()
+    with torch.no_grad():
+        model.decoder.weight[:, 0] += 0.02
+        model.decoder.weight[:, -1] -= 0.04
+    return model
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050])
+def test_the_streamed_split_sums_back_and_matches_the_models_own(rate):
+    audio = (np.random.default_rng(rate).standard_normal((2, 30000)) * 0.3).astype(np.float32)
+    whole = split_whole(audio, rate, (250.0, 4000.0))
+    assert whole.shape == (3, 2, 30000)
+    np.testing.assert_allclose(whole.sum(0), audio, atol=2e-6)
+    stream = BandStream((250.0, 4000.0), rate, 2)
+    blocks = [stream.push(audio[:, i:i + 777]) for i in range(0, 30000, 777)]
+    np.testing.assert_array_equal(np.concatenate(blocks + [stream.finish()], axis=2), whole)
+    if rate == 44100:  # the same bands as the network's (the same filters, by FFT)
+        own = BandSplit([250.0, 4000.0])(torch.from_numpy(audio)[None])[0].numpy()
+        np.testing.assert_allclose(whole, own, atol=2e-6)
+    short = BandStream((250.0,), rate, 1)  # shorter than the filters' reach
+    assert short.push(audio[:1, :10]).shape == (2, 1, 0)
+    np.testing.assert_allclose(short.finish().sum(0), audio[:1, :10], atol=2e-6)
+
+
+def test_power_gain_is_the_gain_of_one_band_and_lies_between_the_band_gains():
+    rng = np.random.default_rng(0)
+    bands = rng.standard_normal((3, 2, 1000)).astype(np.float32)
+    gains = rng.uniform(0.1, 1.0, (3, 1000)).astype(np.float32)
+    np.testing.assert_array_equal(power_gain(bands[:1], gains[:1]), gains[0])
+    mixed = power_gain(bands, gains)
+    assert (mixed >= gains.min(0) - 1e-6).all() and (mixed <= gains.max(0) + 1e-6).all()
+    bands[1:] = 0.0  # all the power in the lowest band: its gain
+    np.testing.assert_allclose(power_gain(bands, gains), gains[0], rtol=1e-6)
+    silent = power_gain(np.zeros_like(bands), gains)
+    np.testing.assert_allclose(silent, np.sqrt(np.square(gains).mean(0)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rate, channels", [(44100, 2), (48000, 1)])
+def test_a_band_model_de_limits_files_band_by_band_at_their_rate(tmp_path, rate, channels):
+    model = banded_model()
+    t = np.arange(int(2.5 * rate)) / rate
+    audio = (0.4 * np.sin(2 * math.pi * 110 * t) * (1 + 0.5 * np.sin(2 * math.pi * 3 * t))
+             + 0.2 * np.sin(2 * math.pi * 7000 * t)).astype(np.float32)[None]
+    audio = np.repeat(audio, channels, 0)
+    src = tmp_path / "song.wav"
+    sf.write(src, audio.T, rate, subtype="FLOAT")
+    options = DelimitOptions(output_lufs=None, save_sgi_params=True, save_plot=True,
+                             subtype="FLOAT", chunking=Chunking.from_seconds(1.0, 0.25),
+                             block_frames=5000)
+    report = delimit_file(model, str(src), str(tmp_path / "out.wav"), options)
+    out, out_rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
+    gains = np.load(tmp_path / "out_sgi.npy")
+    assert out_rate == rate and out.shape == (audio.shape[1], channels)
+    assert gains.shape == (audio.shape[1], 3)
+    # the gains differ by band, and each applies to its own band of the input
+    assert np.median(gains[:, 0] / gains[:, 2]) > 1.05
+    expected = apply_gains(split_whole(audio, rate, model.gain_crossovers_hz), gains.T)
+    np.testing.assert_allclose(out.T, expected, atol=1e-5)
+    # the array API agrees, and so do other block sizes
+    array_out, array_gain = delimit(model, audio, rate, options)
+    np.testing.assert_allclose(array_gain, gains.T, atol=1e-5)
+    np.testing.assert_allclose(array_out, out.T, atol=1e-5)
+    assert report.mean_restored_db is not None and (tmp_path / "out_plot.png").stat().st_size
+
+
+def test_a_split_model_de_limits_a_file_as_its_one_gain_model_did(weight, tmp_path):
+    extend_main(["--input", str(weight), "--output", str(tmp_path / "bands"),
+                 "--gain_crossovers_hz", "250", "4000"])
+    audio = (np.random.default_rng(3).standard_normal((2, 96000)) * 0.1).astype(np.float32)
     songs = tmp_path / "songs"
     songs.mkdir()
-    import soundfile as sf
-    sf.write(songs / "a.wav", np.zeros((4410, 2), np.float32), RATE)
-    out = tmp_path / "out"
-    assert inference.main(["--data_root", str(songs), "--weight_directory", str(bands),
-                           "--output_directory", str(out), "--threads", "1"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {bands}: a model with 2 gain bands") and "\n" not in err
-    assert not out.exists()
-    with pytest.raises(DelimitError, match="2 gain bands"):
-        model_gain(load_pretrained(str(bands))[0], np.zeros((2, 4410), np.float32))
+    sf.write(songs / "song.wav", audio.T, 48000, subtype="FLOAT")
+    outputs = []
+    for name in ("weight", "bands"):
+        assert inference.main(["--data_root", str(songs), "--weight_directory",
+                               str(tmp_path / name), "--output_directory",
+                               str(tmp_path / f"out_{name}"), "--output_subtype", "FLOAT",
+                               "--threads", "1"]) == 0
+        outputs.append(sf.read(tmp_path / f"out_{name}" / "song.wav", dtype="float32")[0])
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)

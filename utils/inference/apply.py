@@ -22,7 +22,6 @@ import torch
 
 from models.conv_tasnet import GlobalLayerNorm
 from utils.audio import MODEL_RATE
-from utils.errors import DelimitError
 
 # Default geometry. With song statistics a window only needs to be long enough for its
 # edges not to matter; 10 s keeps every activation tensor of the reference-size model
@@ -180,27 +179,19 @@ def crossfade_weight(length, overlap):
     return weight
 
 
-def check_one_gain(model, where="the model"):
-    """Raise DelimitError for a model with a gain per band (gain_crossovers_hz): its output is
-    not input * one gain, which is all that this engine applies."""
-    if getattr(model, "n_gains", 1) != 1:
-        raise DelimitError(f"{where}: a model with {model.n_gains} gain bands; the inference "
-                           "engine applies one gain per sample and cannot run it yet")
-
-
 def model_gain(model, audio, device="cpu"):
     """The model's gain for one window.
 
     Args:
         model: a ConvTasNetSGI in eval mode.
         audio (np.ndarray): float32 `(2, time)` at 44.1 kHz.
-    Returns: float32 gain `(time,)`.
+    Returns: float32 gain `(n_gains, time)`: one row, or one per band of a model with
+        gain_crossovers_hz.
     """
-    check_one_gain(model)
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(device)
-        gain, _ = model(x)  # (1, 1, time)
-    return gain[0, 0].float().cpu().numpy()
+        gain, _ = model(x)  # (1, n_gains, time)
+    return gain[0].float().cpu().numpy()
 
 
 class StreamingGain:
@@ -219,7 +210,7 @@ class StreamingGain:
             windows record into them (each owning the samples from the previous window's
             end to its own end); None: windows use their own.
     Use: `push((2, n))` and then `finish()`; each returns the next finished gain samples,
-    float32 `(m,)`; together they return exactly one gain per input sample.
+    float32 `(n_gains, m)`; together they return exactly one gain per input sample.
     """
 
     def __init__(self, model, chunking, device="cpu", statistics=None):
@@ -238,7 +229,8 @@ class StreamingGain:
         self._input = np.zeros((2, 0), np.float32)
         self._input_start = 0  # song position of self._input[:, 0]
         self._pending = []  # blocks received after self._input, joined when a window runs
-        self._gain = np.zeros(0)  # weighted gain sums from self._out_start on
+        self.n_gains = getattr(model, "n_gains", 1)
+        self._gain = np.zeros((self.n_gains, 0))  # weighted gain sums from self._out_start on
         self._weight = np.zeros(0)
         self._out_start = 0
         self._next = 0  # index of the next regular window
@@ -260,13 +252,13 @@ class StreamingGain:
                 # last one, which starts no earlier than `received - segment - stride`.
                 self._drop_input(min(self._next * c.hop, self.received - c.segment
                                      - self.stride) - c.context)
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+        return np.concatenate(out, axis=1) if out else np.zeros((self.n_gains, 0), np.float32)
 
     def finish(self):
         """The stream has ended: run the remaining windows; returns the rest of the gain."""
         c, length = self.chunking, self.received
         if length == 0:
-            return np.zeros(0, np.float32)
+            return np.zeros((self.n_gains, 0), np.float32)
         if c.segment is None:
             self._run(0, length)
         else:
@@ -297,21 +289,21 @@ class StreamingGain:
             with self.statistics.recording(first, last):
                 gain = model_gain(self.model, window, self.device)
             self._recorded = end
-        gain = gain[start - lo:end - lo]
+        gain = gain[:, start - lo:end - lo]
         weight = crossfade_weight(end - start, self.chunking.overlap)
-        grow = end - self._out_start - len(self._gain)
+        grow = end - self._out_start - self._gain.shape[1]
         if grow > 0:
-            self._gain = np.concatenate([self._gain, np.zeros(grow)])
+            self._gain = np.concatenate([self._gain, np.zeros((self.n_gains, grow))], axis=1)
             self._weight = np.concatenate([self._weight, np.zeros(grow)])
         at = start - self._out_start
-        self._gain[at:at + len(gain)] += gain * weight
-        self._weight[at:at + len(gain)] += weight
+        self._gain[:, at:at + gain.shape[1]] += gain * weight
+        self._weight[at:at + gain.shape[1]] += weight
 
     def _take(self, end):
         """Return the normalised gain up to song position `end` and forget it."""
         n = end - self._out_start
-        done = (self._gain[:n] / self._weight[:n]).astype(np.float32)
-        self._gain, self._weight = self._gain[n:], self._weight[n:]
+        done = (self._gain[:, :n] / self._weight[:n]).astype(np.float32)
+        self._gain, self._weight = self._gain[:, n:], self._weight[n:]
         self._out_start = end
         return done
 
@@ -332,7 +324,7 @@ def apply_model(model: torch.nn.Module, audio: np.ndarray, chunking: Chunking | 
         chunking (Chunking or None): geometry; None uses the default windows (with a
             statistics pass first when the song spans several windows).
         block (int): samples pushed at a time (as a file reader would).
-    Returns: float32 gain `(time,)`.
+    Returns: float32 gain `(n_gains, time)`.
     """
     chunking = chunking or Chunking.from_seconds()
     statistics = None
@@ -341,7 +333,7 @@ def apply_model(model: torch.nn.Module, audio: np.ndarray, chunking: Chunking | 
     stream = StreamingGain(model, chunking, device, statistics)
     parts = [stream.push(b) for b in _blocks(audio, block)]
     parts.append(stream.finish())
-    return np.concatenate(parts)
+    return np.concatenate(parts, axis=1)
 
 
 def song_statistics(model, chunking, blocks, device="cpu"):

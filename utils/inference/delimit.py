@@ -21,6 +21,7 @@ from utils.audio import AudioReader
 from utils.errors import DelimitError
 from utils.inference import two_pass
 from utils.inference.apply import Chunking
+from utils.inference.bands import apply_gains
 from utils.loudness import LoudnessMeter, gain_between, to_db
 
 
@@ -107,7 +108,8 @@ def output_paths(out_path, options):
     """Every file `delimit_file` writes for `out_path` ("X.wav"): a dict of kind -> path.
 
     Extra outputs sit beside it: X_mixed.wav, X_16k_mono.wav, X_gain_histogram.png,
-    X_sgi.npy (the gain at the output's rate, float32 (time,)), X_plot.png.
+    X_sgi.npy (the gain at the output's rate, float32 (time,), or (time, bands) for a model
+    with a gain per band), X_plot.png.
     """
     base = os.path.splitext(out_path)[0]
     paths = {"output": out_path}
@@ -135,7 +137,8 @@ def delimit(model: torch.nn.Module, audio: np.ndarray, sample_rate: int,
         options (DelimitOptions or None): loudness, clipping, chunking, device (extra
             outputs are ignored here).
     Returns: output float32 `(channels, time)` at `sample_rate`, and the model's gain
-        float32 `(time,)` resampled to `sample_rate` (output = input * gain * levels).
+        float32 `(n_gains, time)` resampled to `sample_rate` (output = input * gain[0] * levels;
+        for a model with a gain per band, the sum over bands of band(input) * its gain).
     """
     options = options or DelimitOptions()
     audio = np.asarray(audio, dtype=np.float32)
@@ -148,7 +151,8 @@ def delimit(model: torch.nn.Module, audio: np.ndarray, sample_rate: int,
     input_lufs = input_meter.integrated()
     input_gain = gain_between(input_lufs, options.input_lufs)
     gain = two_pass.song_gain(model, audio * input_gain, sample_rate, options)
-    delimited = audio * (input_gain * gain)
+    bands = two_pass.split_whole(audio, sample_rate, two_pass.crossovers(model))
+    delimited = apply_gains(bands, gain) * np.float32(input_gain)
     meter = LoudnessMeter(sample_rate, audio.shape[0])
     meter.update(delimited)
     levels = two_pass.song_levels(options, input_gain, input_lufs, float(np.abs(audio).max()),

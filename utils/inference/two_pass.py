@@ -11,6 +11,8 @@ statistics (utils.inference.apply), a statistics pass over the song comes first.
 
 The gain is applied to the input at its own rate and channels: output = input * gain,
 where the model saw the song at 44.1 kHz (mono as dual-mono) and its gain was resampled back.
+A model with a gain per band (gain_crossovers_hz) gives one gain per band, each applied to its
+band of the input, split at the song's rate (utils.inference.bands).
 """
 import contextlib
 import os
@@ -31,6 +33,7 @@ from utils.audio import (
 )
 from utils.errors import DelimitError
 from utils.inference.apply import Chunking, StreamingGain, song_statistics
+from utils.inference.bands import BandStream, apply_gains, power_gain
 from utils.loudness import LoudnessMeter, gain_between, to_db
 
 MIN_GAIN = 1e-7  # floor of the gain, so that it always has a level in dB
@@ -93,11 +96,23 @@ def _chunking(options):
 
 
 def fit(gain, length):
-    """Cut or extend (with its last value; 1.0 if empty) a gain curve to `length`."""
-    if len(gain) >= length:
-        return gain[:length]
-    fill = gain[-1] if len(gain) else 1.0
-    return np.concatenate([gain, np.full(length - len(gain), fill, np.float32)])
+    """Cut or extend (with its last values; 1.0 if empty) gain curves `(n_gains, n)` to
+    `length`."""
+    if gain.shape[1] >= length:
+        return gain[:, :length]
+    fill = gain[:, -1:] if gain.shape[1] else np.ones((gain.shape[0], 1), np.float32)
+    return np.concatenate([gain, np.repeat(fill, length - gain.shape[1], axis=1)], axis=1)
+
+
+def crossovers(model):
+    """The model's gain_crossovers_hz: empty for a one-gain model."""
+    return getattr(model, "gain_crossovers_hz", ())
+
+
+def split_whole(audio, sample_rate, crossovers_hz):
+    """The bands `(bands, channels, time)` of a whole `(channels, time)` array."""
+    stream = BandStream(crossovers_hz, sample_rate, audio.shape[0])
+    return np.concatenate([stream.push(audio), stream.finish()], axis=2)
 
 
 def statistics(model, blocks, sample_rate, options, bar=None):
@@ -129,33 +144,35 @@ class GainStream:
     def __init__(self, model, sample_rate, options, statistics=None):
         self.to_model = StreamResampler(sample_rate, MODEL_RATE, 2)
         self.windows = StreamingGain(model, _chunking(options), options.device, statistics)
-        self.back = StreamResampler(MODEL_RATE, sample_rate, 1, hold_edges=True)
+        self.back = StreamResampler(MODEL_RATE, sample_rate, self.windows.n_gains,
+                                    hold_edges=True)
 
     def push(self, block):
-        """`(channels, n)` at the song's rate -> gain samples `(m,)` finished so far."""
+        """`(channels, n)` at the song's rate -> gain samples `(n_gains, m)` finished so far."""
         gain = self.windows.push(self.to_model(to_stereo(block)))
         return self._back(gain)
 
     def finish(self):
         gain = self.windows.push(self.to_model(np.zeros((2, 0), np.float32), last=True))
-        gain = np.concatenate([gain, self.windows.finish()])
+        gain = np.concatenate([gain, self.windows.finish()], axis=1)
         return self._back(gain, last=True)
 
     def _back(self, gain, last=False):
-        gain = self.back(gain[None], last=last)[0]
+        gain = self.back(gain, last=last)
         # Resampling may ring a hair outside the sigmoid's (0, 1).
         return np.clip(gain, MIN_GAIN, 1.0)
 
 
 def song_gain(model, audio, sample_rate, options):
-    """The model's gain `(time,)` at `sample_rate` for a whole `(channels, time)` array."""
+    """The model's gain `(n_gains, time)` at `sample_rate` for a whole `(channels, time)`
+    array."""
     stats = None
     if needs_statistics(options, audio.shape[1], sample_rate):
         stats = statistics(model, [audio], sample_rate, options)
     stream = GainStream(model, sample_rate, options, stats)
     parts = [stream.push(audio)]
     parts.append(stream.finish())
-    return fit(np.concatenate(parts), audio.shape[1])
+    return fit(np.concatenate(parts, axis=1), audio.shape[1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,8 +278,8 @@ def _write_raw(f, array):
 
 
 def analyse(model, reader, song, input_gain, options, gain_file, stats, bar):
-    """Pass 1: the model's gain of the whole song into `gain_file` (raw float32), and the
-    measurements (an Analysis).
+    """Pass 1: the model's gain of the whole song into `gain_file` (raw float32, frame by
+    frame: n_gains values each), and the measurements (an Analysis).
 
     Args:
         stats (SongStatistics or None): from the statistics pass.
@@ -271,25 +288,34 @@ def analyse(model, reader, song, input_gain, options, gain_file, stats, bar):
         if options.save_plot else None
     analysis = Analysis(song.sample_rate, song.channels, plot_hop)
     stream = GainStream(model, song.sample_rate, options, stats)
+    bands = BandStream(crossovers(model), song.sample_rate, song.channels)
     scale = np.float32(input_gain)
-    waiting, ready = Fifo(song.channels), Fifo(1)  # input without its gain; gain without input
+    # the input's bands without their gain (as bands x channels rows); gain without its bands
+    waiting, ready = Fifo(bands.n_bands * song.channels), Fifo(bands.n_bands)
     for block in reader.blocks(options.block_frames):
-        waiting.push(block)
+        waiting.push(_rows(bands.push(block)))
         analysis.add_input(block)
-        ready.push(stream.push(block * scale)[None])
+        ready.push(stream.push(block * scale))
         _measure(analysis, waiting, ready, scale, gain_file, min(waiting.size, ready.size))
         bar.update(block.shape[1] / song.sample_rate)
-    ready.push(stream.finish()[None])
+    waiting.push(_rows(bands.finish()))
+    ready.push(stream.finish())
     _measure(analysis, waiting, ready, scale, gain_file, waiting.size)
     return analysis
+
+
+def _rows(bands):
+    """(bands, channels, n) -> (bands * channels, n), the shape a Fifo holds."""
+    return bands.reshape(bands.shape[0] * bands.shape[1], bands.shape[2])
 
 
 def _measure(analysis, waiting, ready, scale, gain_file, n):
     """The next `n` input samples with their gain (the last value held if the gain falls
     short) into the measurements, and the gain into the gain file."""
-    gain = fit(ready.pop(n)[0], n)
-    analysis.add_output(waiting.pop(n) * (gain * scale), gain)
-    _write_raw(gain_file, gain)
+    gain = fit(ready.pop(n), n)
+    bands = waiting.pop(n).reshape(len(gain), waiting.channels // len(gain), n)
+    analysis.add_output(apply_gains(bands, gain) * scale, power_gain(bands, gain))
+    _write_raw(gain_file, gain.T)
 
 
 def loudness(reader, block_frames):
@@ -304,12 +330,17 @@ def loudness(reader, block_frames):
 # Pass 2: the outputs
 
 
-def render(reader, song, gain_path, frames, levels, options, paths):
+def render(reader, song, gain_path, frames, levels, options, paths, crossovers_hz=()):
     """Pass 2: read the song again with its gain, write every audio output.
 
+    Args:
+        crossovers_hz: the model's gain_crossovers_hz: with them the gain file holds a gain per
+            band for each frame, and the song is split into those bands again.
     Returns the output's measured loudness.
     """
     sr, channels = song.sample_rate, song.channels
+    splitter = BandStream(crossovers_hz, sr, channels)
+    n_gains = splitter.n_bands
     subtype = options.wav_subtype()
     meter = LoudnessMeter(sr, channels)
     scale = np.float32(levels.input_gain * levels.output_gain)
@@ -327,23 +358,32 @@ def render(reader, song, gain_path, frames, levels, options, paths):
             # Header, then the samples block by block: the file is never held in memory
             # (unlike np.lib.format.open_memmap, whose written pages stay resident).
             sgi = stack.enter_context(open(stack.enter_context(atomic_path(paths["sgi"])), "wb"))
+            shape = (frames,) if n_gains == 1 else (frames, n_gains)
             np.lib.format.write_array_header_1_0(
-                sgi, {"descr": "<f4", "fortran_order": False, "shape": (frames,)})
-        read = 0
-        for block in reader.blocks(options.block_frames):
-            gain = np.fromfile(gains, np.float32, count=block.shape[1])
-            if len(gain) < block.shape[1]:
+                sgi, {"descr": "<f4", "fortran_order": False, "shape": shape})
+
+        def write(bands):
+            n = bands.shape[-1]
+            gain = np.fromfile(gains, np.float32, count=n * n_gains)
+            if len(gain) < n * n_gains:
                 raise DelimitError(f"{song.path}: file changed while being processed")
-            read += block.shape[1]
-            y = block * (gain * scale)
+            gain = gain.reshape(n, n_gains).T
+            y = apply_gains(bands, gain) * scale
             out.write(y)
             meter.update(y)
             if mixed is not None:
-                mixed.write((r * levels.match_gain * block + (1 - r) * y) * levels.mix_gain)
+                x = bands[0] if n_gains == 1 else bands.sum(axis=0)  # the input, aligned with y
+                mixed.write((r * levels.match_gain * x + (1 - r) * y) * levels.mix_gain)
             if mono is not None:
                 mono.write(to_16k(y.mean(axis=0, keepdims=True)))
             if sgi is not None:
-                _write_raw(sgi, gain)
+                _write_raw(sgi, gain.T)
+
+        read = 0
+        for block in reader.blocks(options.block_frames):
+            read += block.shape[1]
+            write(splitter.push(block))
+        write(splitter.finish())
         if read != frames:
             raise DelimitError(f"{song.path}: file changed while being processed")
         if mono is not None:
@@ -405,7 +445,7 @@ def run(model, song, input_gain, options, paths):
                              analysis.delimited_peak)
         with _read_again(song) as reader:
             output_lufs = render(reader, song, gain_path, analysis.frames, levels, options,
-                                 paths)
+                                 paths, crossovers(model))
     finally:
         bar.close()
         os.remove(gain_path)
