@@ -134,7 +134,9 @@ def crossover_lowpasses(crossovers_hz, sample_rate=MODEL_RATE):
     n = np.arange(taps) - (taps - 1) / 2
     kernels = []
     for hz in crossovers_hz:
-        cutoff = 2.0 * hz / sample_rate  # in cycles per 2 samples, as np.sinc wants it
+        # in cycles per 2 samples, as np.sinc wants it; at or above Nyquist (a crossover a
+        # low-rate song cannot hold) the low-pass is the identity and the band above is empty
+        cutoff = min(2.0 * hz / sample_rate, 1.0)
         kernel = cutoff * np.sinc(cutoff * n) * np.blackman(taps)
         kernels.append(kernel / kernel.sum())
     return np.array(kernels).reshape(len(kernels), taps)

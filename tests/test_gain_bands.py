@@ -140,6 +140,9 @@ def test_the_streamed_split_sums_back_and_matches_the_models_own(rate):
     if rate == 44100:  # the same bands as the network's (the same filters, by FFT)
         own = BandSplit([250.0, 4000.0])(torch.from_numpy(audio)[None])[0].numpy()
         np.testing.assert_allclose(whole, own, atol=2e-6)
+    low_rate = split_whole(audio, 8000, (250.0, 6000.0))  # a crossover above Nyquist
+    np.testing.assert_allclose(low_rate[2], 0.0, atol=1e-6)
+    np.testing.assert_allclose(low_rate.sum(0), audio, atol=2e-6)
     short = BandStream((250.0,), rate, 1)  # shorter than the filters' reach
     assert short.push(audio[:1, :10]).shape == (2, 1, 0)
     np.testing.assert_allclose(short.finish().sum(0), audio[:1, :10], atol=2e-6)

@@ -79,8 +79,8 @@ def song_levels(options, input_gain, input_lufs, input_peak, delimited_lufs, del
     match_gain = gain_between(input_lufs, output_lufs if np.isfinite(output_lufs) else None)
     mix_gain = 1.0
     if options.mixed_ratio is not None and options.avoid_clipping:
-        # Input and output have the same sign sample by sample (the gain is positive), so
-        # the mix never exceeds the larger of the two parts' peaks.
+        # r * a + (1 - r) * b with r in [0, 1] never exceeds the larger of the two parts'
+        # peaks, whatever their signs (band gains can flip a sample's sign; one gain cannot).
         bound = max(match_gain * input_peak, delimited_peak * output_gain)
         mix_gain = 1.0 / bound if bound > 1.0 else 1.0
     return Levels(input_gain, output_gain, match_gain, mix_gain, peak_normalized)
