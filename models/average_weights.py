@@ -72,11 +72,15 @@ def average(inputs):
         state_dict = model.state_dict()
         shapes = {k: v.shape for k, v in state_dict.items()}
         if first_summary is None:
-            first_summary = summary
+            first_summary, crossovers = summary, model.gain_crossovers_hz
             averaged = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in state_dict.items()}
         elif shapes != {k: v.shape for k, v in averaged.items()}:
             raise DelimitError(f"{folder}: its weights' names or shapes differ from "
                                f"{inputs[0][0]}'s (another architecture)")
+        elif model.gain_crossovers_hz != crossovers:  # same shapes, other bands
+            raise DelimitError(f"{folder}: its gain bands (crossovers "
+                               f"{list(model.gain_crossovers_hz)} Hz) differ from "
+                               f"{inputs[0][0]}'s ({list(crossovers)} Hz)")
         for key, value in state_dict.items():
             averaged[key] += value.double() * (weight / total)
     state_dict = {k: v.float() for k, v in averaged.items()}

@@ -211,6 +211,14 @@ def test_average_weights_writes_the_weighted_mean_and_refuses_other_architecture
                                  "--output", str(tmp_path / "bad")]) == 1
     assert "wide: its weights' names or shapes differ" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    for name, crossovers in (("low", [200.0]), ("high", [3000.0])):  # same shapes, other bands
+        banded = dict(args, conv_tasnet_params=dict(SMALL, gain_crossovers_hz=crossovers))
+        _write_weight_dir(tmp_path / name, banded,
+                          build_model(banded["conv_tasnet_params"]).state_dict())
+    assert average_weights.main([str(tmp_path / "low"), str(tmp_path / "high"),
+                                 "--output", str(tmp_path / "bad")]) == 1
+    assert "high: its gain bands (crossovers [3000.0] Hz) differ" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     assert average_weights.main([str(tmp_path / "a"), "--output", str(tmp_path / "a")]) == 1
     assert "must not be one of the inputs" in capsys.readouterr().err
 
