@@ -182,10 +182,14 @@ def test_a_band_model_de_limits_files_band_by_band_at_their_rate(tmp_path, rate,
     assert np.median(gains[:, 0] / gains[:, 2]) > 1.05
     expected = apply_gains(split_whole(audio, rate, model.gain_crossovers_hz), gains.T)
     np.testing.assert_allclose(out.T, expected, atol=1e-5)
-    # the array API agrees, and so do other block sizes
+    # the array API agrees, and so does another block size
     array_out, array_gain = delimit(model, audio, rate, options)
     np.testing.assert_allclose(array_gain, gains.T, atol=1e-5)
     np.testing.assert_allclose(array_out, out.T, atol=1e-5)
+    options.block_frames = 777
+    delimit_file(model, str(src), str(tmp_path / "small_blocks.wav"), options)
+    np.testing.assert_allclose(sf.read(tmp_path / "small_blocks.wav", dtype="float32",
+                                       always_2d=True)[0], out, atol=1e-6)
     assert report.mean_restored_db is not None and (tmp_path / "out_plot.png").stat().st_size
 
 

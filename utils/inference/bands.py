@@ -68,7 +68,7 @@ def power_gain(bands, gains):
     """The gain `(n,)` that each sample's power got: sqrt(sum of band power x gain ** 2 / sum of
     band power), over bands and channels. With one band it is that band's gain exactly; with
     several it lies between the smallest and the largest of them, nearest to the gains of the
-    bands that carry the power. Silent samples get the mean of the band gains."""
+    bands that carry the power. Silent samples get the root mean square of the band gains."""
     if bands.shape[0] == 1:
         return gains[0]
     power = np.square(bands, dtype=np.float64).sum(axis=1)  # (bands, n)
