@@ -425,7 +425,7 @@ def run(model, song, input_gain, options, paths):
     seconds = song.declared_frames / song.sample_rate
     folder = os.path.dirname(os.path.abspath(paths["output"]))
     fd, gain_path = tempfile.mkstemp(dir=folder, prefix=".gain.", suffix=".tmp")
-    bar = tqdm(total=round(seconds * (2 if with_statistics else 1), 1), unit="s", leave=False,
+    bar = tqdm(total=seconds * (2 if with_statistics else 1), unit="s", leave=False,
                desc=os.path.basename(song.path) + (" (2 passes)" if with_statistics else ""),
                disable=not options.progress,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
