@@ -1,10 +1,11 @@
-"""Builders shared by several test modules: a small model's settings, and test data written to
-disk (stems, a song-like signal, a small musdb-XL-train)."""
+"""Builders shared by several test modules: a small model's settings, a weight folder, and test
+data written to disk (stems, a song-like signal, a small musdb-XL-train)."""
 import os
 
 import numpy as np
 import soundfile as sf
 
+from models import save_weight_folder
 from utils.data.mixing import STEMS
 
 SR = 44100
@@ -13,6 +14,16 @@ SR = 44100
 # narrow, so that it runs fast on a CPU.
 SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, bn_chan=32,
              hid_chan=64, skip_chan=32)
+
+
+def write_weight(folder, conv_tasnet_params, model):
+    """`model` (built from conv_tasnet_params) as a weight folder that load_pretrained reads,
+    with only the settings it needs; returns the folder."""
+    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
+            "conv_tasnet_params": conv_tasnet_params, "data_params": {"nb_channels": 2}}
+    save_weight_folder(str(folder), model.state_dict(), {"args": args})
+    return folder
+
 
 SMALL_XL_SEQ = 1.0  # segment length (s) of make_small_dataset
 SMALL_XL_SEGMENTS = 7

@@ -1,5 +1,4 @@
 """models/extend_context.py: more dilated blocks, the same gain until training moves them."""
-import json
 
 import pytest
 import torch
@@ -7,6 +6,7 @@ import torch
 from models import build_model, load_pretrained
 from models.conv_tasnet import receptive_field
 from models.extend_context import main
+from tests.helpers import write_weight
 
 SMALL = {"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16, "n_blocks": 2,
          "n_repeats": 2, "symmetries": ["polarity"]}
@@ -18,13 +18,7 @@ def weight(tmp_path):
     model = build_model(SMALL)
     for p in model.parameters():  # no zeros by chance: every weight must land somewhere
         p.data.add_(0.01)
-    folder = tmp_path / "weight"
-    folder.mkdir()
-    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
-            "conv_tasnet_params": SMALL, "data_params": {"nb_channels": 2}}
-    (folder / "all.json").write_text(json.dumps({"args": args}))
-    torch.save(model.state_dict(), folder / "all.pth")
-    return folder
+    return write_weight(tmp_path / "weight", SMALL, model)
 
 
 def test_the_extended_model_has_the_same_gain_and_the_old_blocks_in_place(weight, tmp_path):

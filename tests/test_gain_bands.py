@@ -1,6 +1,5 @@
 """One gain per frequency band (conv_tasnet_params.gain_crossovers_hz): the split, the model,
 the extension of a one-gain model, and the inference engine applying band gains."""
-import json
 import math
 
 import numpy as np
@@ -12,6 +11,7 @@ import inference
 from models import build_model, load_pretrained
 from models.conv_tasnet import BandSplit
 from models.extend_context import main as extend_main
+from tests.helpers import write_weight
 from utils.inference.apply import Chunking
 from utils.inference.bands import BandStream, apply_gains, power_gain
 from utils.inference.delimit import DelimitOptions, delimit, delimit_file
@@ -68,13 +68,7 @@ def test_bad_crossovers_are_refused(crossovers):
 def weight(tmp_path):
     torch.manual_seed(0)
     model = build_model(SMALL)
-    folder = tmp_path / "weight"
-    folder.mkdir()
-    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
-            "conv_tasnet_params": SMALL, "data_params": {"nb_channels": 2}}
-    (folder / "all.json").write_text(json.dumps({"args": args}))
-    torch.save(model.state_dict(), folder / "all.pth")
-    return folder
+    return write_weight(tmp_path / "weight", SMALL, model)
 
 
 def test_a_split_model_starts_with_the_one_gain_models_output_and_its_bands_can_part(
