@@ -77,15 +77,20 @@ def test_training_changes_the_weights_and_lowers_the_loss(stems, tmp_path):
     assert min(history[1:]) < history[0]
 
 
+def train_small_model(stems, out, model_setting):
+    """One epoch of the smoke config with a small model and one conv_tasnet_params override;
+    returns its saved (model, summary) as inference loads them."""
+    code = main_ddp.main(["--config=smoke", *smoke_overrides(
+        stems, out, *SMALL_MODEL, "hyperparams.epochs=1", model_setting)])
+    assert code == 0
+    return load_pretrained(checkpoint_dir(out))
+
+
 def test_training_with_symmetries_writes_a_checkpoint_that_infers_with_them(stems, tmp_path):
     # The option lives in the checkpoint's all.json, so inference averages the gain the way
     # the model trained (here over polarity: the loaded model ignores the waveform's sign).
-    out = str(tmp_path)
-    code = main_ddp.main(["--config=smoke", *smoke_overrides(
-        stems, out, *SMALL_MODEL, "hyperparams.epochs=1",
-        "conv_tasnet_params.symmetries=[polarity]")])
-    assert code == 0
-    model, summary = load_pretrained(checkpoint_dir(out))
+    model, summary = train_small_model(stems, str(tmp_path),
+                                       "conv_tasnet_params.symmetries=[polarity]")
     assert summary["args"]["conv_tasnet_params"]["symmetries"] == ["polarity"]
     assert model.symmetries == ("polarity",)
     audio = torch.randn(1, 2, 4000) * 0.3
@@ -94,12 +99,8 @@ def test_training_with_symmetries_writes_a_checkpoint_that_infers_with_them(stem
 
 
 def test_a_band_gain_model_trains_its_bands_apart_and_reloads_with_them(stems, tmp_path):
-    out = str(tmp_path)
-    code = main_ddp.main(["--config=smoke", *smoke_overrides(
-        stems, out, *SMALL_MODEL, "hyperparams.epochs=1",
-        "conv_tasnet_params.gain_crossovers_hz=[300, 3000]")])
-    assert code == 0
-    model, summary = load_pretrained(checkpoint_dir(out))
+    model, summary = train_small_model(stems, str(tmp_path),
+                                       "conv_tasnet_params.gain_crossovers_hz=[300, 3000]")
     assert summary["args"]["conv_tasnet_params"]["gain_crossovers_hz"] == [300, 3000]
     assert model.n_gains == 3
     gain = model(torch.randn(1, 2, 8000) * 0.3)[0]
