@@ -56,6 +56,9 @@ def test_overrides_are_parsed_as_yaml_values():
     ("hyperparams.lr_factors={TCN: 0}", "the factor of 'TCN' must be a positive number"),
     ("hyperparams.lr_factors={TCN: fast}", "the factor of 'TCN' must be a positive number"),
     ("hyperparams.lr_factors={5: 10}", "hyperparams.lr_factors: 5 is not a regex"),
+    ("conv_tasnet_params.symmetries=[foo]", r"conv_tasnet_params: unknown symmetries \['foo'\]"),
+    ("conv_tasnet_params.gain_crossovers_hz=[4000, 250]",
+     r"conv_tasnet_params: gain_crossovers_hz \[4000, 250\]: rising frequencies"),
 ])
 def test_bad_keys_and_types_are_clear_errors(override, message):
     with pytest.raises(DelimitError, match=message):

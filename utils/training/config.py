@@ -14,7 +14,7 @@ import sys
 
 import yaml
 
-from models.conv_tasnet import ARCHITECTURE
+from models.conv_tasnet import ARCHITECTURE, check_crossovers, check_symmetries
 from utils.errors import DelimitError
 from utils.limiters.training import check_designs, check_variety
 
@@ -298,6 +298,13 @@ def validate(config):
         if not isinstance(factor, NUM) or isinstance(factor, bool) or factor <= 0:
             raise DelimitError(f"hyperparams.lr_factors: the factor of {pattern!r} must be a "
                                f"positive number, got {factor!r}")
+    # the model's own checks, here so that a bad setting stops a run before it makes folders
+    model_params = config["conv_tasnet_params"]
+    try:
+        check_symmetries(model_params["symmetries"])
+        check_crossovers(model_params["gain_crossovers_hz"])
+    except ValueError as err:
+        raise DelimitError(f"conv_tasnet_params: {err}") from None
     for key in ("batch_size", "epochs"):
         if hp[key] < 1:
             raise DelimitError(f"hyperparams.{key}: must be at least 1")
