@@ -16,6 +16,19 @@ SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, 
              hid_chan=64, skip_chan=32)
 
 
+def tiny_model(seed=0):
+    """A tinier model than SMALL (2 blocks, 32 filters), seeded, in eval mode with its weights
+    frozen: for tests that only run it."""
+    import torch
+
+    from models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model({"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16,
+                         "n_blocks": 2, "n_repeats": 1})
+    return model.eval().requires_grad_(False)
+
+
 def write_weight(folder, conv_tasnet_params, model):
     """`model` (built from conv_tasnet_params) as a weight folder that load_pretrained reads,
     with only the settings it needs; returns the folder."""

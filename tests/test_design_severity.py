@@ -2,6 +2,7 @@
 import numpy as np
 
 from benchmarks.design_severity import severity_rows
+from tests.helpers import tiny_model
 from utils.limiters.training import TRAINING_DESIGNS
 
 RATE = 44100
@@ -24,24 +25,13 @@ def test_every_design_is_scored_and_louder_targets_hit_harder():
         assert hard.mean() < soft.mean() - 1.0, name  # 12 dB more drive costs SI-SDR
 
 
-def small_model():
-    import torch
-
-    from models import build_model
-
-    torch.manual_seed(0)
-    model = build_model({"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16,
-                         "n_blocks": 2, "n_repeats": 1})
-    return model.eval().requires_grad_(False)
-
-
 def test_a_model_that_changes_nothing_scores_zero_and_a_model_that_acts_does_not():
     windows = [bursts(0)[:, :RATE]]
-    constant = small_model()
+    constant = tiny_model()
     constant.decoder.filterbank._filters.zero_()  # gain sigmoid(0) everywhere: a level change
     for name, _, _, responses in severity_rows(windows, -8.0, constant):
         assert responses.shape == (1, 2), name
         assert abs(responses[0, 0]) < 1e-3 and responses[0, 1] < 1e-3, name
-    acting = [r for *_, r in severity_rows(windows, -8.0, small_model())]
+    acting = [r for *_, r in severity_rows(windows, -8.0, tiny_model())]
     assert max(r[0, 1] for r in acting) > 0.01  # its gain moves on some design
     assert all(r is None for *_, r in severity_rows(windows, -8.0))

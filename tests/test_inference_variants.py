@@ -2,18 +2,11 @@
 import torch
 
 from benchmarks.inference_variants import Variant
-from models import build_model
-
-
-def small_model():
-    torch.manual_seed(0)
-    model = build_model({"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16,
-                         "n_blocks": 2, "n_repeats": 1})
-    return model.eval().requires_grad_(False)
+from tests.helpers import tiny_model
 
 
 def test_variants_are_the_model_its_gain_powered_and_run_again():
-    model = small_model()
+    model = tiny_model()
     audio = torch.randn(1, 2, 8192) * 0.1
     gain, output = model(audio)
     torch.testing.assert_close(Variant(model)(audio)[1], output)
@@ -24,7 +17,7 @@ def test_variants_are_the_model_its_gain_powered_and_run_again():
 
 
 def test_windows_normalise_on_their_own_statistics():
-    model = small_model()
+    model = tiny_model()
     audio = torch.randn(1, 2, 44100) * torch.linspace(0.01, 0.5, 44100)  # loud at the end
     output = model(audio)[1]
     # a window longer than the item: one window, its own statistics are the item's
