@@ -16,17 +16,18 @@ SMALL = dict(n_filters=64, kernel_size=128, stride=64, n_blocks=5, n_repeats=2, 
              hid_chan=64, skip_chan=32)
 
 
+# Tinier still (2 blocks, 32 filters), for tests that only run a model.
+TINY = dict(n_filters=32, hid_chan=32, bn_chan=16, skip_chan=16, n_blocks=2, n_repeats=1)
+
+
 def tiny_model(seed=0):
-    """A tinier model than SMALL (2 blocks, 32 filters), seeded, in eval mode with its weights
-    frozen: for tests that only run it."""
+    """A TINY model, seeded, in eval mode with its weights frozen."""
     import torch
 
     from models import build_model
 
     torch.manual_seed(seed)
-    model = build_model({"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16,
-                         "n_blocks": 2, "n_repeats": 1})
-    return model.eval().requires_grad_(False)
+    return build_model(TINY).eval().requires_grad_(False)
 
 
 def write_weight(folder, conv_tasnet_params, model):

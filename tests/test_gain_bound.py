@@ -60,23 +60,13 @@ def test_the_best_power_undoes_a_gain_that_was_too_timid():
 
 
 def test_a_model_adds_its_gain_as_is_and_at_its_best_power(tmp_path, capsys):
-    import json
 
     import soundfile as sf
-    import torch
 
     from benchmarks import gain_bound
-    from models import build_model
+    from tests.helpers import TINY, tiny_model, write_weight
 
-    small = {"n_filters": 32, "hid_chan": 32, "bn_chan": 16, "skip_chan": 16, "n_blocks": 2,
-             "n_repeats": 1}
-    torch.manual_seed(0)
-    weight = tmp_path / "weight"
-    weight.mkdir()
-    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
-            "conv_tasnet_params": small, "data_params": {"nb_channels": 2}}
-    (weight / "all.json").write_text(json.dumps({"args": args}))
-    torch.save(build_model(small).state_dict(), weight / "all.pth")
+    weight = write_weight(tmp_path / "weight", TINY, tiny_model())
     for folder in ("maximizer", "references"):
         (tmp_path / folder).mkdir()
     reference = np.random.default_rng(4).standard_normal((8820, 2)) * 0.1

@@ -1,7 +1,6 @@
 """The main job end to end (inference.py, utils/inference/delimit.py) and the streaming loudness
 meter it relies on (utils/loudness.py: LoudnessMeter)."""
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import torch
 import inference
 from models import build_model
 from tests.conftest import REPO
-from tests.helpers import SMALL
+from tests.helpers import SMALL, write_weight
 from utils.audio import read_audio
 from utils.errors import DelimitError
 from utils.inference.apply import Chunking
@@ -43,13 +42,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def weight_dir(tmp_path_factory, model):
-    folder = tmp_path_factory.mktemp("weight")
-    args = {"model_loss_params": {"architecture": "conv_tasnet_mask_on_output"},
-            "conv_tasnet_params": SMALL, "data_params": {"nb_channels": 2}}
-    with open(folder / "all.json", "w") as f:
-        json.dump({"args": args}, f)
-    torch.save(model.state_dict(), folder / "all.pth")
-    return str(folder)
+    return str(write_weight(tmp_path_factory.mktemp("weight"), SMALL, model))
 
 
 # Small windows, so that a few seconds of audio already go through several of them.
