@@ -10,9 +10,12 @@ training (alt_limiter, multiband), for information only: they never choose train
 model. A design whose inputs are far milder than a record's limiting leaves the model nothing
 to learn from for that kind of record. The README's table of this comes from here.
 
-With --model, two columns more: the model's mean ΔSI-SDR on each design's windows, and the spread
-of its gain there (95th minus 5th percentile of 20 log10 g over the window, dB), which says how
-much it moves the level at all; and a last row, the windows unlimited (the spread only).
+With --model, three columns more: the model's mean and median ΔSI-SDR on each design's windows
+(the median because a window that a design barely touched, or one channel of it, 60 dB and more
+of input SI-SDR, can lose tens of dB to the smallest gain movement and sway the mean), and the
+spread of its gain there (95th minus 5th percentile of 20 log10 g over the window, dB), which
+says how much it moves the level at all; and a last row, the windows unlimited (the spread
+only).
 """
 import argparse
 import os
@@ -100,18 +103,19 @@ def main(argv=None):
           f"windows themselves: crest {np.mean([crest_factor(w) for w in windows]):.2f} dB")
     header = "| design | input SI-SDR mean (dB) | median | 10th percentile | crest mean (dB) |"
     if model is not None:
-        header += " model ΔSI-SDR mean (dB) | model gain spread (dB) |"
+        header += " model ΔSI-SDR mean (dB) | median | model gain spread (dB) |"
     print(header)
-    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if model is not None else ""))
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if model is not None else ""))
     for name, scores, crests, responses in severity_rows(windows, args.lufs, model):
         line = (f"| {name} | {scores.mean():6.2f} | {np.median(scores):6.2f} | "
                 f"{np.percentile(scores, 10):6.2f} | {crests.mean():6.2f} |")
         if responses is not None:
-            line += f" {responses[:, 0].mean():+6.2f} | {responses[:, 1].mean():6.2f} |"
+            line += (f" {responses[:, 0].mean():+6.2f} | {np.median(responses[:, 0]):+6.2f} | "
+                     f"{responses[:, 1].mean():6.2f} |")
         print(line, flush=True)
     if model is not None:
         spread = np.mean([gain_spread(delimit(model, w, RATE)[1]) for w in windows])
-        print(f"| unlimited |  |  |  |  |  | {spread:6.2f} |")
+        print(f"| unlimited |  |  |  |  |  |  | {spread:6.2f} |")
     return 0
 
 

@@ -1,8 +1,9 @@
 """benchmarks/design_severity.py: how hard each limiter design hits the same windows."""
 import numpy as np
+import soundfile as sf
 
-from benchmarks.design_severity import severity_rows
-from tests.helpers import tiny_model
+from benchmarks.design_severity import main, severity_rows
+from tests.helpers import TINY, tiny_model, write_weight
 from utils.limiters.training import TRAINING_DESIGNS
 
 RATE = 44100
@@ -35,3 +36,21 @@ def test_a_model_that_changes_nothing_scores_zero_and_a_model_that_acts_does_not
     acting = [r for *_, r in severity_rows(windows, -8.0, tiny_model())]
     assert max(r[0, 1] for r in acting) > 0.01  # its gain moves on some design
     assert all(r is None for *_, r in severity_rows(windows, -8.0))
+
+
+def test_the_printed_table_has_a_cell_for_every_column(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the song cache goes under ./data
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for seed in range(2):  # 3 s songs: room for 1-s windows
+        sf.write(songs / f"song{seed}.wav", np.concatenate([bursts(seed)] * 2, 1)[:, :3 * RATE].T
+                 * 10, RATE, subtype="FLOAT")
+    weight = write_weight(tmp_path / "weight", TINY, tiny_model())
+    assert main(["--songs", str(songs), "--windows", "2", "--seconds", "1",
+                 "--model", str(weight)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    names = [row.split("|")[1].strip() for row in rows[2:]]
+    assert names == list(TRAINING_DESIGNS) + ["alt_limiter (held out)", "multiband (held out)",
+                                              "unlimited"]
+    assert "median" in rows[0].split("|")[7]  # the model's median after its mean
+    assert {row.count("|") for row in rows} == {rows[0].count("|")}
