@@ -4,8 +4,9 @@ import os
 
 import numpy as np
 import soundfile as sf
+import torch
 
-from models import save_weight_folder
+from models import build_model, save_weight_folder
 from utils.data.mixing import STEMS
 
 SR = 44100
@@ -22,10 +23,6 @@ TINY = dict(n_filters=32, hid_chan=32, bn_chan=16, skip_chan=16, n_blocks=2, n_r
 
 def tiny_model(seed=0):
     """A TINY model, seeded, in eval mode with its weights frozen."""
-    import torch
-
-    from models import build_model
-
     torch.manual_seed(seed)
     return build_model(TINY).eval().requires_grad_(False)
 

@@ -1,8 +1,11 @@
 """benchmarks/gain_bound.py: the best framed gain, the bound of a gain-only model."""
 import numpy as np
 import pytest
+import soundfile as sf
 
+from benchmarks import gain_bound
 from benchmarks.gain_bound import best_banded_gain, best_framed_gain
+from tests.helpers import TINY, tiny_model, write_weight
 from utils.evaluation.metrics import si_sdr
 
 
@@ -60,12 +63,6 @@ def test_the_best_power_undoes_a_gain_that_was_too_timid():
 
 
 def test_a_model_adds_its_gain_as_is_and_at_its_best_power(tmp_path, capsys):
-
-    import soundfile as sf
-
-    from benchmarks import gain_bound
-    from tests.helpers import TINY, tiny_model, write_weight
-
     weight = write_weight(tmp_path / "weight", TINY, tiny_model())
     for folder in ("maximizer", "references"):
         (tmp_path / folder).mkdir()
