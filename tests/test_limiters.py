@@ -176,7 +176,8 @@ def test_unknown_designs_are_refused():
                                                ("saturator_maximizer", False),
                                                ("two_band_maximizer", False),
                                                ("multiband_maximizer", False),
-                                               ("fast_limiter", False)])
+                                               ("fast_limiter", False),
+                                               ("compressor_clipper", False)])
 def test_which_designs_a_stereo_linked_gain_curve_can_undo(design, gain_only):
     """A gain-only design scales both channels by the same g(t); the saturator bends the
     waveform and the two-band compressor treats lows and highs apart, so the ratio output/input
@@ -187,3 +188,25 @@ def test_which_designs_a_stereo_linked_gain_curve_can_undo(design, gain_only):
     ratio = out[:, loud] / x[:, loud]
     spread = np.max(np.abs(ratio[0] - ratio[1]) / np.abs(ratio).max(axis=0))
     assert (spread < 1e-4) == gain_only
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compressor_clipper_has_no_look_ahead_and_releases_slowly(seed):
+    """A quiet tone, a loud one, the quiet one again. Before the onset the gain is the drive
+    alone (nothing looks ahead); after the loud part the gain comes back over tens of
+    milliseconds (release >= 50 ms); the fast limiter and the maximizer are back within 5 ms
+    on this signal."""
+    t = np.arange(SR // 2) / SR
+    tone = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    x = np.stack([np.concatenate([0.01 * tone, 0.5 * tone, 0.01 * tone])] * 2)
+    out = limit_for_training(x, SR, np.random.default_rng(seed), -9.0, ("compressor_clipper",))
+    assert abs(integrated_loudness(out, SR) - -9.0) <= 0.5
+
+    def gain_db(start_ms, stop_ms):  # RMS gain over a span of the signal
+        span = slice(int(start_ms * SR / 1000), int(stop_ms * SR / 1000))
+        return 10 * np.log10(np.mean(out[0, span] ** 2) / np.mean(x[0, span] ** 2))
+
+    before = [gain_db(ms, ms + 50) for ms in range(0, 450, 50)]
+    assert max(before) - min(before) < 0.01
+    just_after, settled = gain_db(1000, 1005), gain_db(1450, 1500)
+    assert settled - just_after > 1.5

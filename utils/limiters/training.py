@@ -21,6 +21,13 @@ evaluation):
                            a brickwall; the drive sets the loudness, so the bands do most of
                            the limiting. Unlike the held-out three-band limiter it has no fixed
                            crossovers, no instant band gains and no clamp.
+    compressor_clipper     no look-ahead, and no maximizer after it: a deep, slow bus compressor
+                           (threshold 6-18 dB under the peak, ratio 2-8, release 50-1000 ms) takes
+                           the loudness of whole passages, then a hard clip at the ceiling, driven
+                           to the target loudness. Its gain moves over hundreds of milliseconds,
+                           which the designs that end in the maximizer's fast gain hardly show;
+                           it is of the held-out alt limiter's family (a compressor into a
+                           clipper), though none of that design's code or settings is used.
     fast_limiter           no look-ahead, and no maximizer after it: a peak-following limiter
                            (attack 0.05-2 ms, release 5-150 ms) and a clamp at the ceiling for
                            the onsets it lets through, driven to the target loudness. Every
@@ -46,7 +53,7 @@ from utils.loudness import integrated_loudness
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
                     "saturator_maximizer", "two_band_maximizer", "fast_limiter",
-                    "multiband_maximizer")
+                    "multiband_maximizer", "compressor_clipper")
 
 
 def log_uniform(rng, low, high):
@@ -113,6 +120,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         return _random_fast_limiting(mix, sample_rate, rng, target_lufs)
     if design == "multiband_maximizer":
         return _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety)
+    if design == "compressor_clipper":
+        return _random_compressor_clipping(mix, sample_rate, rng, target_lufs)
     params = draw_limiter_params(rng, variety)
     if design == "compressor_maximizer":
         mix = _random_compression(mix, sample_rate, rng)
@@ -206,6 +215,25 @@ def fast_limit(audio, sample_rate, drive_db, ceiling_db=-0.3, attack_ms=0.5, rel
     out = compress(driven, sample_rate, ceiling_db, ratio=50.0, attack_ms=attack_ms,
                    release_ms=release_ms)
     return clamp_to_ceiling(out, 10.0 ** (ceiling_db / 20.0))
+
+
+def _random_compressor_clipping(mix, sample_rate, rng, target_lufs):
+    """compressor_clipper, settings drawn per item: the mix compressed once (its threshold under
+    its own peak, so the drive does not move it), then driven into a hard clip at the ceiling
+    until it reaches the target loudness; the compressor sets how much of the loudness is slow
+    gain and how much is clipped."""
+    peak_db = 20.0 * np.log10(max(float(np.abs(mix).max()), 1e-9))
+    squeezed = compress(mix, sample_rate, peak_db - rng.uniform(6.0, 18.0),
+                        ratio=rng.uniform(2.0, 8.0), attack_ms=log_uniform(rng, 0.5, 30.0),
+                        release_ms=log_uniform(rng, 50.0, 1000.0))
+    ceiling = 10.0 ** (rng.uniform(-1.0, -0.1) / 20.0)
+
+    def limit_at(drive_db):
+        return clamp_to_ceiling(squeezed * np.float32(10.0 ** (drive_db / 20.0)), ceiling)
+
+    limited, _ = drive_to_loudness(limit_at, squeezed, sample_rate, target_lufs, tolerance_lu=0.5,
+                                   max_drive_db=40.0, max_iterations=12)
+    return limited
 
 
 def _random_fast_limiting(mix, sample_rate, rng, target_lufs):
