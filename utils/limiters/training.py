@@ -145,14 +145,15 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
     return limited
 
 
-def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0)):
-    """A bus compressor with settings drawn per item, its threshold below_peak_db (a range) under
-    the peak."""
+def _random_compression(audio, sample_rate, rng, below_peak_db=(3.0, 12.0), ratio=(2.0, 6.0),
+                        attack_ms=(1.0, 30.0), release_ms=(30.0, 300.0)):
+    """A bus compressor with settings drawn per item from the ranges given, its threshold
+    below_peak_db under the peak (times drawn uniform in log)."""
     peak_db = 20.0 * np.log10(max(float(np.abs(audio).max()), 1e-9))
     return compress(audio, sample_rate, peak_db - rng.uniform(*below_peak_db),
-                    ratio=rng.uniform(2.0, 6.0),
-                    attack_ms=log_uniform(rng, 1.0, 30.0),
-                    release_ms=log_uniform(rng, 30.0, 300.0))
+                    ratio=rng.uniform(*ratio),
+                    attack_ms=log_uniform(rng, *attack_ms),
+                    release_ms=log_uniform(rng, *release_ms))
 
 
 def split_bands(audio, sample_rate, crossovers_hz):
@@ -222,10 +223,8 @@ def _random_compressor_clipping(mix, sample_rate, rng, target_lufs):
     its own peak, so the drive does not move it), then driven into a hard clip at the ceiling
     until it reaches the target loudness; the compressor sets how much of the loudness is slow
     gain and how much is clipped."""
-    peak_db = 20.0 * np.log10(max(float(np.abs(mix).max()), 1e-9))
-    squeezed = compress(mix, sample_rate, peak_db - rng.uniform(6.0, 18.0),
-                        ratio=rng.uniform(2.0, 8.0), attack_ms=log_uniform(rng, 0.5, 30.0),
-                        release_ms=log_uniform(rng, 50.0, 1000.0))
+    squeezed = _random_compression(mix, sample_rate, rng, (6.0, 18.0), ratio=(2.0, 8.0),
+                                   attack_ms=(0.5, 30.0), release_ms=(50.0, 1000.0))
     ceiling = 10.0 ** (rng.uniform(-1.0, -0.1) / 20.0)
 
     def limit_at(drive_db):
