@@ -177,7 +177,8 @@ def test_unknown_designs_are_refused():
                                                ("two_band_maximizer", False),
                                                ("multiband_maximizer", False),
                                                ("fast_limiter", False),
-                                               ("compressor_clipper", False)])
+                                               ("compressor_clipper", False),
+                                               ("multiband_clipper", False)])
 def test_which_designs_a_stereo_linked_gain_curve_can_undo(design, gain_only):
     """A gain-only design scales both channels by the same g(t); the saturator bends the
     waveform and the two-band compressor treats lows and highs apart, so the ratio output/input
@@ -210,3 +211,26 @@ def test_compressor_clipper_has_no_look_ahead_and_releases_slowly(seed):
     assert max(before) - min(before) < 0.01
     just_after, settled = gain_db(1000, 1005), gain_db(1450, 1500)
     assert settled - just_after > 1.5
+
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multiband_clipper_has_no_look_ahead_and_ends_in_a_clip(seed):
+    """A quiet chord, a loud one, the quiet one again: before the onset the gain is the drive
+    alone (nothing looks ahead); in the loud part the clamp flattens the peaks that the bands'
+    limiters let through, which the maximizer at the end of multiband_maximizer rounds off."""
+    t = np.arange(SR // 2) / SR
+    chord = (np.sin(2 * np.pi * 110 * t) + 0.5 * np.sin(2 * np.pi * 3100 * t)).astype(np.float32)
+    x = np.stack([np.concatenate([0.005 * chord, 0.1 * chord, 0.005 * chord])] * 2)
+    out = limit_for_training(x, SR, np.random.default_rng(seed), -4.0, ("multiband_clipper",))
+    maximized = limit_for_training(x, SR, np.random.default_rng(seed), -4.0,
+                                   ("multiband_maximizer",))
+    flat_tops = np.sum(np.abs(out) == np.abs(out).max())  # samples held at the ceiling
+    assert flat_tops > 20 and np.sum(np.abs(maximized) == np.abs(maximized).max()) < flat_tops
+
+    def gain_db(start_ms, stop_ms):
+        span = slice(int(start_ms * SR / 1000), int(stop_ms * SR / 1000))
+        return 10 * np.log10(np.mean(out[0, span] ** 2) / np.mean(x[0, span] ** 2))
+
+    before = [gain_db(ms, ms + 50) for ms in range(0, 450, 50)]
+    assert max(before) - min(before) < 0.05

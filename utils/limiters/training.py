@@ -34,6 +34,16 @@ evaluation):
                            other design ends in the maximizer's smooth look-ahead gain; both
                            held-out designs end in a fast gain and a clip, which the model
                            undid poorly.
+    multiband_clipper      no look-ahead, and no maximizer after it: the mix split into 3 or 4
+                           bands at drawn crossovers (linear phase), each band through its own
+                           peak-following limiter (fast_limiter's, attack 0.02-1 ms, release
+                           5-150 ms, threshold 1-8 dB under the ceiling), and their sum
+                           clamped at the ceiling, driven to the target loudness. It is of the
+                           held-out three-band limiter's family (band gains that follow the
+                           peaks, then a clip), as compressor_clipper is of the alt limiter's;
+                           its crossovers, attacks and thresholds are drawn, and none of the
+                           held-out design's code is used. multiband_maximizer's bands are
+                           compressed, then caught by the look-ahead maximizer.
 """
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
@@ -53,7 +63,7 @@ from utils.loudness import integrated_loudness
 LIMITER_VARIETIES = ("wide", "reference")
 TRAINING_DESIGNS = ("maximizer", "compressor_maximizer", "clipper_maximizer",
                     "saturator_maximizer", "two_band_maximizer", "fast_limiter",
-                    "multiband_maximizer", "compressor_clipper")
+                    "multiband_maximizer", "compressor_clipper", "multiband_clipper")
 
 
 def log_uniform(rng, low, high):
@@ -122,6 +132,8 @@ def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",
         return _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety)
     if design == "compressor_clipper":
         return _random_compressor_clipping(mix, sample_rate, rng, target_lufs)
+    if design == "multiband_clipper":
+        return _random_multiband_clipping(mix, sample_rate, rng, target_lufs)
     params = draw_limiter_params(rng, variety)
     if design == "compressor_maximizer":
         mix = _random_compression(mix, sample_rate, rng)
@@ -231,6 +243,28 @@ def _random_compressor_clipping(mix, sample_rate, rng, target_lufs):
         return clamp_to_ceiling(squeezed * np.float32(10.0 ** (drive_db / 20.0)), ceiling)
 
     limited, _ = drive_to_loudness(limit_at, squeezed, sample_rate, target_lufs, tolerance_lu=0.5,
+                                   max_drive_db=40.0, max_iterations=12)
+    return limited
+
+
+def _random_multiband_clipping(mix, sample_rate, rng, target_lufs):
+    """multiband_clipper, settings drawn per item (see the module's docstring)."""
+    n_bands = int(rng.integers(3, 5))
+    ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
+    crossovers = [min(log_uniform(rng, lo, hi), 0.4 * sample_rate) for lo, hi in ranges]
+    ceiling_db = float(rng.uniform(-1.0, -0.1))
+    limiters = [{"ceiling_db": ceiling_db - float(rng.uniform(1.0, 8.0)),
+                 "attack_ms": log_uniform(rng, 0.02, 1.0),
+                 "release_ms": log_uniform(rng, 5.0, 150.0)}
+                for _ in range(n_bands)]
+    bands = split_bands(mix, sample_rate, crossovers)
+
+    def limit_at(drive_db):
+        limited = sum(fast_limit(band, sample_rate, drive_db, **settings)
+                      for band, settings in zip(bands, limiters))
+        return clamp_to_ceiling(limited, 10.0 ** (ceiling_db / 20.0))
+
+    limited, _ = drive_to_loudness(limit_at, mix, sample_rate, target_lufs, tolerance_lu=0.5,
                                    max_drive_db=40.0, max_iterations=12)
     return limited
 
