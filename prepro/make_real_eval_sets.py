@@ -4,9 +4,15 @@ kept out of training, and the same excerpts unlimited (the do-no-harm set).
     python -m prepro.debian_music --set eval --output data/real_music      # the songs
     python -m prepro.make_real_eval_sets --songs data/real_music/eval --output eval_data/real
 
-Excerpts: EXCERPTS_PER_TRACK excerpts of --seconds from each track (sorted by path), starting
-at 1/3 and 2/3 of its length (moved on by a few seconds where that part is near silent). For
-excerpt i, numpy.random.default_rng([seed, i]) draws the target loudness N(-8, 1) LUFS. Each
+Excerpts: one excerpt of --seconds from each track (sorted by path) at each of --positions,
+fractions of its length (default 1/3 and 2/3; moved on by a few seconds where that part is near
+silent). For excerpt i, numpy.random.default_rng([seed, i]) draws the target loudness N(-8, 1)
+LUFS. A confirmation set, to check a pick on excerpts that no selection has looked at, takes
+other positions and another seed into another folder:
+
+    python -m prepro.make_real_eval_sets --output eval_data/real_confirm \
+        --positions 0.15 0.5 0.85 --seed 9200
+ Each
 excerpt, at the level it has on the record, is limited to that target by
 utils.limiters.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
 limiter); neither design is used in training. Written, float32 44.1 kHz stereo wav:
@@ -22,6 +28,7 @@ import csv
 import os
 import re
 import sys
+from fractions import Fraction
 
 import numpy as np
 from tqdm import tqdm
@@ -43,7 +50,7 @@ from utils.limiters.alt_limiter import alt_maximize_to_loudness  # noqa: E402
 from utils.limiters.multiband import multiband_maximize_to_loudness  # noqa: E402
 from utils.loudness import integrated_loudness, normalize_loudness  # noqa: E402
 
-EXCERPTS_PER_TRACK = 2
+DEFAULT_POSITIONS = (1 / 3, 2 / 3)
 REFERENCE_LUFS = -14.0
 TOLERANCE_LU = 0.5
 LIMITED_SETS = ("alt_limiter", "multiband")
@@ -56,13 +63,16 @@ def excerpt_name(relative, k):
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") + f"_{k}"
 
 
-def excerpts(audio, n):
-    """EXCERPTS_PER_TRACK (start, excerpt (2, n)) of a track (2, time) at 44.1 kHz, starting at
-    1/3 and 2/3 of the track, stepped on by 2 s while the excerpt is below -40 LUFS."""
+def excerpts(audio, n, positions=DEFAULT_POSITIONS):
+    """[(start, excerpt (2, n))] of a track (2, time) at 44.1 kHz, one starting at each of
+    `positions` (fractions of the track), stepped on by 2 s while the excerpt is below -40
+    LUFS."""
     length = audio.shape[1]
     found = []
-    for k in range(1, EXCERPTS_PER_TRACK + 1):
-        start = max(0, min(length * k // (EXCERPTS_PER_TRACK + 1), length - n))
+    for position in positions:
+        # as an exact fraction, so that 1/3 given as a float starts where length // 3 does
+        fraction = Fraction(position).limit_denominator(1000)
+        start = max(0, min(length * fraction.numerator // fraction.denominator, length - n))
         while start + n < length and integrated_loudness(audio[:, start:start + n],
                                                          MODEL_RATE) < -40.0:
             start += 2 * MODEL_RATE
@@ -70,12 +80,15 @@ def excerpts(audio, n):
     return found
 
 
-def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True):
+def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True,
+                        positions=DEFAULT_POSITIONS):
     """Write the sets under `output` (see the module docstring).
 
     Returns (CSV rows, problems): a track that cannot be read is reported in one line, left
     out, and listed in problems; the others are still used.
     """
+    if not positions or not all(0.0 <= p < 1.0 for p in positions):
+        raise DelimitError(f"excerpt positions must be fractions in [0, 1), got {positions}")
     tracks = find_audio_files(songs, recursive=True)
     if not tracks:
         raise DelimitError(f"{songs}: no songs")
@@ -94,7 +107,7 @@ def make_real_eval_sets(songs, output, seconds=10.0, seed=9100, progress=True):
         if audio.shape[1] < n:
             print(f"skipped {path}: shorter than {seconds} s", file=sys.stderr)
             continue
-        for k, (start, excerpt) in enumerate(excerpts(audio, n)):
+        for k, (start, excerpt) in enumerate(excerpts(audio, n, positions)):
             rng = np.random.default_rng([seed, len(rows)])
             target = float(rng.normal(-8.0, 1.0))
             name = excerpt_name(os.path.relpath(path, songs), k)
@@ -128,9 +141,12 @@ def main(argv=None):
     parser.add_argument("--output", default="eval_data/real", help="folder for the sets")
     parser.add_argument("--seconds", type=float, default=10.0, help="excerpt length")
     parser.add_argument("--seed", type=int, default=9100)
+    parser.add_argument("--positions", type=float, nargs="+", default=list(DEFAULT_POSITIONS),
+                        help="where the excerpts start, as fractions of each track")
     args = parser.parse_args(argv)
     try:
-        rows, problems = make_real_eval_sets(args.songs, args.output, args.seconds, args.seed)
+        rows, problems = make_real_eval_sets(args.songs, args.output, args.seconds, args.seed,
+                                             positions=args.positions)
     except DelimitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

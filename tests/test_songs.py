@@ -18,7 +18,7 @@ from dataloader.songs import (
     split_song_list,
 )
 from prepro import debian_music
-from prepro.make_real_eval_sets import make_real_eval_sets
+from prepro.make_real_eval_sets import excerpts, make_real_eval_sets
 from tests.helpers import SR, music, write_stems
 from utils.errors import DelimitError
 from utils.evaluation.metrics import crest_factor
@@ -259,6 +259,24 @@ def test_real_eval_sets_limit_excerpts_to_their_targets(song_root, tmp_path):
             column = "alt_lufs" if set_name == "alt_limiter" else "multiband_lufs"
             assert abs(integrated_loudness(limited, SR) - row[column]) < 0.01
             assert abs(row[column] - row["target_lufs"]) <= 0.5
+
+
+def test_excerpts_start_at_their_positions_and_a_confirmation_set_takes_other_music():
+    ramp = np.tile(np.arange(30 * SR, dtype=np.float32) / (30 * SR), (2, 1))  # value = position
+    n = 2 * SR
+    default = [start for start, _ in excerpts(ramp, n)]
+    assert default == [ramp.shape[1] // 3, ramp.shape[1] * 2 // 3]  # the sets built so far
+    confirm = excerpts(ramp, n, (0.15, 0.5, 0.85))
+    assert [start for start, _ in confirm] == [int(0.15 * 30 * SR), 15 * SR, int(0.85 * 30 * SR)]
+    for start, excerpt in confirm:
+        np.testing.assert_array_equal(excerpt, ramp[:, start:start + n])
+        assert all(abs(start - other) >= n for other in default)  # no sample in common
+    assert excerpts(ramp, n, (0.99,))[0][0] == ramp.shape[1] - n  # kept inside the track
+
+
+def test_real_eval_sets_refuse_positions_outside_the_track(song_root, tmp_path):
+    with pytest.raises(DelimitError, match="positions"):
+        make_real_eval_sets(song_root, str(tmp_path / "real"), positions=(0.5, 1.2))
 
 
 def test_excerpt_songs_keeps_the_middle_and_splits_like_the_original(tmp_path):
