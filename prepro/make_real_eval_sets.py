@@ -7,15 +7,15 @@ kept out of training, and the same excerpts unlimited (the do-no-harm set).
 Excerpts: one excerpt of --seconds from each track (sorted by path) at each of --positions,
 fractions of its length (default 1/3 and 2/3; moved on by a few seconds where that part is near
 silent). For excerpt i, numpy.random.default_rng([seed, i]) draws the target loudness N(-8, 1)
-LUFS. A confirmation set, to check a pick on excerpts that no selection has looked at, takes
-other positions and another seed into another folder:
+LUFS. Each excerpt, at the level it has on the record, is limited to that target by
+utils.limiters.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
+limiter); neither design is used in training. A confirmation set, to check a pick on excerpts
+that no selection has looked at, takes other positions and another seed into another folder:
 
     python -m prepro.make_real_eval_sets --output eval_data/real_confirm \
         --positions 0.15 0.5 0.85 --seed 9200
- Each
-excerpt, at the level it has on the record, is limited to that target by
-utils.limiters.alt_limiter (compressor + soft clipper) and by utils.limiters.multiband (three-band
-limiter); neither design is used in training. Written, float32 44.1 kHz stereo wav:
+
+Written, float32 44.1 kHz stereo wav:
 
     OUT/references/{name}.wav   the excerpt at -14 LUFS: the target, and the do-no-harm input
     OUT/alt_limiter/{name}.wav  limited by the alt limiter
