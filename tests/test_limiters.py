@@ -213,7 +213,6 @@ def test_compressor_clipper_has_no_look_ahead_and_releases_slowly(seed):
     assert settled - just_after > 1.5
 
 
-
 @pytest.mark.parametrize("seed", range(4))
 def test_multiband_clipper_has_no_look_ahead_and_ends_in_a_clip(seed):
     """A quiet chord, a loud one, the quiet one again: before the onset the gain is the drive

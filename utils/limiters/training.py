@@ -186,8 +186,16 @@ def split_bands(audio, sample_rate, crossovers_hz):
     return bands + [rest]
 
 
-# crossover ranges (Hz) of multiband_maximizer: low/low-mid, mid, presence
+# crossover ranges (Hz) of the multiband designs: low/low-mid, mid, presence
 _CROSSOVER_RANGES = ((80.0, 400.0), (600.0, 2500.0), (3000.0, 9000.0))
+
+
+def _draw_crossovers(rng, sample_rate):
+    """The crossovers (Hz) of 3 or 4 bands, drawn uniform in log from _CROSSOVER_RANGES."""
+    ranges = _CROSSOVER_RANGES if rng.integers(3, 5) == 4 else [_CROSSOVER_RANGES[i]
+                                                               for i in (0, 2)]
+    return [min(log_uniform(rng, lo, hi), 0.4 * sample_rate)
+            for lo, hi in ranges]  # the cap only matters below 22.5 kHz sampling
 
 
 def _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety):
@@ -196,17 +204,14 @@ def _random_multiband_maximizing(mix, sample_rate, rng, target_lufs, variety):
     sits 1-6 dB under the ceiling, and the sum into the maximizer as a brickwall at the ceiling.
     The drive is searched for the target loudness, so the bands do most of the work, as in a
     multiband maximizer."""
-    n_bands = int(rng.integers(3, 5))
-    ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
-    crossovers = [min(log_uniform(rng, lo, hi), 0.4 * sample_rate)
-                  for lo, hi in ranges]  # the cap only matters below 22.5 kHz sampling
+    crossovers = _draw_crossovers(rng, sample_rate)
     params = draw_limiter_params(rng, variety)
     ceiling_db = params["ceiling_db"]
     squeezers = [{"threshold_db": ceiling_db - float(rng.uniform(1.0, 6.0)),
                   "ratio": float(rng.uniform(8.0, 30.0)),
                   "attack_ms": log_uniform(rng, 0.2, 5.0),
                   "release_ms": log_uniform(rng, 20.0, 250.0)}
-                 for _ in range(n_bands)]
+                 for _ in range(len(crossovers) + 1)]
     bands = split_bands(mix, sample_rate, crossovers)  # linear: split once, drive each band
 
     def limit_at(drive_db):
@@ -249,14 +254,12 @@ def _random_compressor_clipping(mix, sample_rate, rng, target_lufs):
 
 def _random_multiband_clipping(mix, sample_rate, rng, target_lufs):
     """multiband_clipper, settings drawn per item (see the module's docstring)."""
-    n_bands = int(rng.integers(3, 5))
-    ranges = _CROSSOVER_RANGES if n_bands == 4 else [_CROSSOVER_RANGES[i] for i in (0, 2)]
-    crossovers = [min(log_uniform(rng, lo, hi), 0.4 * sample_rate) for lo, hi in ranges]
+    crossovers = _draw_crossovers(rng, sample_rate)
     ceiling_db = float(rng.uniform(-1.0, -0.1))
     limiters = [{"ceiling_db": ceiling_db - float(rng.uniform(1.0, 8.0)),
                  "attack_ms": log_uniform(rng, 0.02, 1.0),
                  "release_ms": log_uniform(rng, 5.0, 150.0)}
-                for _ in range(n_bands)]
+                for _ in range(len(crossovers) + 1)]
     bands = split_bands(mix, sample_rate, crossovers)
 
     def limit_at(drive_db):
