@@ -117,6 +117,8 @@ def build_datasets(cfg):
                                  target_loudnorm_lufs=data["target_loudnorm_lufs"],
                                  target_lufs_mean=target_lufs, target_lufs_std=target_std,
                                  unlimited_prob=data["unlimited_prob"], seed=seed,
+                                 bass_only_prob=data["bass_only_prob"],
+                                 bass_only_hz=tuple(data["bass_only_hz"]),
                                  **premastering, **limits))
         shares.append(weights["songs"])
         seconds = data["valid_max_seconds"] or VALID_EXCERPT_SECONDS

@@ -25,7 +25,7 @@ from utils.audio import (
 )
 from utils.data.mixing import song_name_hash
 from utils.errors import DelimitError
-from utils.limiters.training import limit_for_training, premaster
+from utils.limiters.training import limit_for_training, low_band, premaster
 from utils.loudness import gain_between, integrated_loudness
 
 MIN_SONG_SECONDS = 4.0  # shorter files (jingles, sound effects) are not used
@@ -133,9 +133,11 @@ class SongDataset(torch.utils.data.Dataset):
             uniform start; level moved by U(-4, 2) dB, channels swapped with p = 0.5) through
             utils.limiters.training.limit_for_training: target loudness N(target_lufs_mean,
             target_lufs_std) clipped to 3 std, one of `designs`, or unlimited with
-            probability unlimited_prob. With probability premaster_prob the window is first
-            mastered (utils.limiters.training.premaster: one of `designs` to U(premaster_lufs)
-            LUFS) and stands for the original from then on;
+            probability unlimited_prob. With probability bass_only_prob the window is first
+            replaced by its bass (utils.limiters.training.low_band, a crossover drawn from
+            bass_only_hz). With probability premaster_prob the window is then mastered
+            (utils.limiters.training.premaster: one of `designs` to U(premaster_lufs) LUFS) and
+            stands for the original from then on;
         target: the augmented (and perhaps mastered) window normalised to
             target_loudnorm_lufs.
     Near-silent windows (below -40 LUFS) are redrawn. Item i is a function of (seed, epoch, i).
@@ -149,7 +151,8 @@ class SongDataset(torch.utils.data.Dataset):
     def __init__(self, cache, songs, seq_dur=2.0, items_per_song=8, target_loudnorm_lufs=-14.0,
                  target_lufs_mean=-8.0, target_lufs_std=1.5, designs=("maximizer",),
                  limiter_variety="wide", unlimited_prob=0.15, premaster_prob=0.0,
-                 premaster_lufs=(-13.0, -7.0), seed=777):
+                 premaster_lufs=(-13.0, -7.0), bass_only_prob=0.0, bass_only_hz=(80.0, 250.0),
+                 seed=777):
         self.n_samples = int(round(seq_dur * MODEL_RATE))
         self.songs = [s for s in songs if cache.frames[s] >= self.n_samples]
         if not self.songs:
@@ -165,6 +168,8 @@ class SongDataset(torch.utils.data.Dataset):
         self.unlimited_prob = unlimited_prob
         self.premaster_prob = premaster_prob
         self.premaster_lufs = tuple(premaster_lufs)
+        self.bass_only_prob = bass_only_prob
+        self.bass_only_hz = tuple(bass_only_hz)
         self.seed = seed
         self.epoch = 0
 
@@ -188,6 +193,11 @@ class SongDataset(torch.utils.data.Dataset):
                 break
         else:
             raise DelimitError(f"{self.cache.cache_root}: 20 near-silent windows in a row")
+        if self.bass_only_prob and rng.random() < self.bass_only_prob:
+            bass = low_band(window, MODEL_RATE, rng, self.bass_only_hz)
+            bass_lufs = integrated_loudness(bass, MODEL_RATE)
+            if bass_lufs > -60.0:  # a window with no bass keeps its whole mix
+                window, lufs = bass, bass_lufs
         if self.premaster_prob and rng.random() < self.premaster_prob:
             window, lufs = premaster(window, MODEL_RATE, rng, self.designs, self.limiter_variety,
                                      self.premaster_lufs)

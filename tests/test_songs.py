@@ -110,6 +110,34 @@ def test_unlimited_song_items_are_their_target_up_to_a_gain(cache):
         np.testing.assert_allclose(limited, gain * target, atol=1e-5)
 
 
+def high_share_db(audio, above_hz=1000.0):
+    """The energy above `above_hz`, in dB of the whole (Hann-windowed: no edge leakage)."""
+    power = (np.abs(np.fft.rfft(audio * np.hanning(audio.shape[-1]), axis=-1)) ** 2).sum(0)
+    freqs = np.fft.rfftfreq(audio.shape[-1], 1.0 / SR)
+    return 10.0 * np.log10(power[freqs > above_hz].sum() / power.sum())
+
+
+def test_bass_only_song_items_are_the_windows_bass_limited_or_not(cache):
+    songs = ["a.wav", "album/b.flac"]
+    plain = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0)
+    bass = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0,
+                       bass_only_prob=1.0, bass_only_hz=(100.0, 150.0))
+    for index in range(3):
+        whole, low = plain[index][1].double().numpy(), bass[index][1].double().numpy()
+        assert high_share_db(whole) > -20.0 and high_share_db(low) < -60.0
+        limited = bass[index][0].double().numpy()  # unlimited: the bass itself, up to a gain
+        gain = np.dot(limited.ravel(), low.ravel()) / np.dot(low.ravel(), low.ravel())
+        np.testing.assert_allclose(limited, gain * low, atol=1e-5)
+    limited_bass = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30,
+                               bass_only_prob=1.0, target_lufs_mean=-8.0, target_lufs_std=0.0)
+    limited, target = (a.double().numpy() for a in limited_bass[0])
+    assert high_share_db(target) < -30.0
+    assert abs(integrated_loudness(limited, SR) + 8.0) < 1.0  # limited to the target loudness
+    # bass_only_prob 0 draws nothing more: items as they were
+    assert all(torch.equal(x, y) for x, y in zip(plain[5], SongDataset(
+        cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0, bass_only_prob=0.0)[5]))
+
+
 def test_premastered_song_items_have_the_mastered_window_as_their_target(cache, monkeypatch):
     import dataloader.songs as songs_module
 

@@ -108,6 +108,18 @@ def premaster(mix, sample_rate, rng, designs=("maximizer",), variety="wide",
     return mastered, integrated_loudness(mastered, sample_rate)
 
 
+def low_band(mix, sample_rate, rng, hz_range=(80.0, 250.0)):
+    """The part of the mix below a crossover drawn log-uniform from hz_range (split_bands' low
+    band), float32: the bass alone, with the level movements it has in the song.
+
+    An unlimited bass passage whose level swells and falls is what the shipped models expand
+    most (the do-no-harm set's worst excerpt); training music seldom holds one without the rest
+    of the mix on top. Used as the original, limited or not, it shows the model such passages.
+    """
+    hz = log_uniform(rng, *hz_range)
+    return split_bands(mix, sample_rate, [min(hz, 0.4 * sample_rate)])[0].astype(np.float32)
+
+
 def limit_for_training(mix, sample_rate, rng, target_lufs, designs=("maximizer",),
                        variety="wide", unlimited_prob=0.0):
     """The limited input of a training item, float32 (channels, time).

@@ -139,6 +139,10 @@ SCHEMA = {
         # (utils.limiters.training.premaster), to a loudness drawn from U(premaster_lufs)
         "premaster_prob": (NUM, 0.0),
         "premaster_lufs": (list, [-13.0, -7.0]),
+        # project: the share of song windows replaced by their bass alone (the part below a
+        # crossover drawn from U(bass_only_hz) in log; utils.limiters.training.low_band)
+        "bass_only_prob": (NUM, 0.0),
+        "bass_only_hz": (list, [80.0, 250.0]),
         # project: probability of inverting a training item's polarity (input and target)
         "random_polarity": (NUM, 0.0),
         # project: validate on every item and on its polarity-inverted copy
@@ -318,7 +322,8 @@ def validate(config):
     check_designs(config["data_params"]["limiter_designs"])
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
-    for key in ("unlimited_prob", "random_polarity", "mix_bus_prob", "premaster_prob"):
+    for key in ("unlimited_prob", "random_polarity", "mix_bus_prob", "premaster_prob",
+                "bass_only_prob"):
         if not 0.0 <= config["data_params"][key] <= 1.0:
             raise DelimitError(f"data_params.{key}: must be in [0, 1]")
     lufs_range = config["data_params"]["premaster_lufs"]
@@ -326,6 +331,11 @@ def validate(config):
             or lufs_range[0] > lufs_range[1]):
         raise DelimitError("data_params.premaster_lufs: two negative loudnesses [low, high] in "
                            f"LUFS, low <= high; got {lufs_range!r}")
+    bass_hz = config["data_params"]["bass_only_hz"]
+    if (len(bass_hz) != 2 or not all(isinstance(v, NUM) and v > 0 for v in bass_hz)
+            or bass_hz[0] > bass_hz[1]):
+        raise DelimitError("data_params.bass_only_hz: two positive crossovers [low, high] in Hz, "
+                           f"low <= high; got {bass_hz!r}")
     weights = config["data_params"]["source_weights"]
     if weights is not None:
         if set(weights) - set(SOURCES) or not all(isinstance(w, NUM) and w >= 0
