@@ -138,7 +138,7 @@ class SongDataset(torch.utils.data.Dataset):
             bass_only_hz). With probability premaster_prob the window is then mastered
             (utils.limiters.training.premaster: one of `designs` to U(premaster_lufs) LUFS) and
             stands for the original from then on;
-        target: the augmented (and perhaps mastered) window normalised to
+        target: the augmented (perhaps bass-only, perhaps mastered) window normalised to
             target_loudnorm_lufs.
     Near-silent windows (below -40 LUFS) are redrawn. Item i is a function of (seed, epoch, i).
 
