@@ -80,6 +80,17 @@ def gain_spread(gain):
     return float(np.percentile(gain_db, 95) - np.percentile(gain_db, 5))
 
 
+def load_one_gain_model(folder):
+    """The one-gain model in `folder`, or None, its error printed, when it cannot be used."""
+    try:
+        model = load_pretrained(folder)[0]
+        require_one_gain(model, folder)
+        return model
+    except DelimitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--songs", default="data/real_music/train")
@@ -88,14 +99,9 @@ def main(argv=None):
     parser.add_argument("--lufs", type=float, default=-8.0)
     parser.add_argument("--model", default=None, help="a weight folder (one gain) to run too")
     args = parser.parse_args(argv)
-    model = None
-    if args.model:
-        try:
-            model = load_pretrained(args.model)[0]
-            require_one_gain(model, args.model)
-        except DelimitError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+    model = load_one_gain_model(args.model) if args.model else None
+    if args.model and model is None:
+        return 2
     windows = [w for w in real_windows(args.songs, args.windows, args.seconds,
                                        np.random.default_rng(0))
                if integrated_loudness(w, RATE) > -40.0]

@@ -21,8 +21,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.design_severity import gain_spread  # noqa: E402
-from models import load_pretrained, require_one_gain  # noqa: E402
+from benchmarks.design_severity import gain_spread, load_one_gain_model  # noqa: E402
 from utils.audio import read_audio  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import crest_factor, si_sdr  # noqa: E402
@@ -66,14 +65,9 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="a weight folder (one gain)")
     parser.add_argument("--split_hz", type=float, default=120.0)
     args = parser.parse_args(argv)
-    model = None
-    if args.model:
-        try:
-            model = load_pretrained(args.model)[0]
-            require_one_gain(model, args.model)
-        except DelimitError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+    model = load_one_gain_model(args.model) if args.model else None
+    if args.model and model is None:
+        return 2
     header = ("| file | < 200 Hz (dB) | 200 Hz-3 kHz | > 3 kHz | crest (dB) | level spread "
               "(dB) |")
     if model is not None:
