@@ -53,3 +53,12 @@ def test_a_bad_file_is_named_the_others_are_inspected_and_the_exit_code_says_so(
     assert rows[2].startswith("| good.wav |")
     assert rows[2].count("|") == rows[0].count("|") == 13
     assert main([str(good)]) == 0
+
+
+def test_the_model_changes_a_file_alike_at_any_level():
+    # why the README may inspect excerpts at whatever loudness their files have
+    audio = tone(60.0) * np.linspace(0.1, 1.0, RATE) + tone(3000.0) * 0.2
+    quiet, loud = (model_changes(tiny_model(), audio * scale, RATE, 120.0)
+                   for scale in (0.05, 1.0))
+    for (part, q_score, q_spread), (_, l_score, l_spread) in zip(quiet, loud):
+        assert abs(q_score - l_score) < 0.1 and abs(q_spread - l_spread) < 0.01, part
