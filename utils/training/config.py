@@ -263,6 +263,14 @@ def _yaml_number(value):
     return value
 
 
+def _check_range(data, key, valid, what):
+    """data[key] must be [low, high], two numbers that pass `valid`, low <= high."""
+    pair = data[key]
+    if (len(pair) != 2 or not all(isinstance(v, NUM) and valid(v) for v in pair)
+            or pair[0] > pair[1]):
+        raise DelimitError(f"data_params.{key}: {what}, low <= high; got {pair!r}")
+
+
 def validate(config):
     """Check types and the few relations between keys; raise DelimitError on the first problem."""
     for group, key in NULL_IS_DEFAULT:
@@ -326,16 +334,10 @@ def validate(config):
                 "bass_only_prob"):
         if not 0.0 <= config["data_params"][key] <= 1.0:
             raise DelimitError(f"data_params.{key}: must be in [0, 1]")
-    lufs_range = config["data_params"]["premaster_lufs"]
-    if (len(lufs_range) != 2 or not all(isinstance(v, NUM) and v < 0 for v in lufs_range)
-            or lufs_range[0] > lufs_range[1]):
-        raise DelimitError("data_params.premaster_lufs: two negative loudnesses [low, high] in "
-                           f"LUFS, low <= high; got {lufs_range!r}")
-    bass_hz = config["data_params"]["bass_only_hz"]
-    if (len(bass_hz) != 2 or not all(isinstance(v, NUM) and v > 0 for v in bass_hz)
-            or bass_hz[0] > bass_hz[1]):
-        raise DelimitError("data_params.bass_only_hz: two positive crossovers [low, high] in Hz, "
-                           f"low <= high; got {bass_hz!r}")
+    _check_range(config["data_params"], "premaster_lufs", lambda v: v < 0,
+                 "two negative loudnesses [low, high] in LUFS")
+    _check_range(config["data_params"], "bass_only_hz", lambda v: v > 0,
+                 "two positive crossovers [low, high] in Hz")
     weights = config["data_params"]["source_weights"]
     if weights is not None:
         if set(weights) - set(SOURCES) or not all(isinstance(w, NUM) and w >= 0
