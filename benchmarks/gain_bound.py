@@ -33,8 +33,8 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.design_severity import load_one_gain_model  # noqa: E402
 from benchmarks.run_eval import GENERATED_SETS, REAL_SETS, set_folders  # noqa: E402
-from models import load_pretrained, require_one_gain  # noqa: E402
 from utils.audio import find_audio_files, read_audio  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.evaluation.metrics import si_sdr  # noqa: E402
@@ -106,12 +106,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.bands and not 0 < args.bands[0] < args.bands[1] < 22050:
         parser.error(f"--bands: expected 0 < LOW < HIGH < 22050 Hz, got {args.bands}")
-    try:
-        model = load_pretrained(args.model)[0] if args.model else None
-        if model is not None:
-            require_one_gain(model, args.model)
-    except DelimitError as err:
-        print(f"error: {err}", file=sys.stderr)
+    model = load_one_gain_model(args.model) if args.model else None
+    if args.model and model is None:
         return 2
     columns = [f"bound, {n}-sample frames" for n in args.frames]
     if args.bands:
