@@ -83,6 +83,10 @@ def main(argv=None):
             print(f"error: {err}", file=sys.stderr)
             failed += 1
             continue
+        if not np.any(audio):  # no spectrum, no level, nothing for SI-SDR to compare
+            print(f"error: {path}: silent, nothing to inspect", file=sys.stderr)
+            failed += 1
+            continue
         facts = describe(audio, rate)
         line = (f"| {os.path.basename(path)} | "
                 + " | ".join(f"{share:6.1f}" for share in facts["bands"])

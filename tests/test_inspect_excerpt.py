@@ -62,3 +62,12 @@ def test_the_model_changes_a_file_alike_at_any_level():
                    for scale in (0.05, 1.0))
     for (part, q_score, q_spread), (_, l_score, l_spread) in zip(quiet, loud):
         assert abs(q_score - l_score) < 0.1 and abs(q_spread - l_spread) < 0.01, part
+
+
+def test_a_silent_file_gets_a_one_line_error_not_a_row_of_nans(tmp_path, capsys):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((RATE, 2)), RATE)
+    assert main([str(silent)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == f"error: {silent}: silent, nothing to inspect"
+    assert "nan" not in out and len([line for line in out.splitlines() if line]) == 2
