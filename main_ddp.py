@@ -389,10 +389,12 @@ def validate(model, valid_dataset, criterion, ctx):
     loss, count, out_sdr, in_sdr, n_limited, untouched = ctx.all_sum(totals)
     worst = ctx.all_min(worst)
     model.train()
-    n_limited, n_unlimited = max(n_limited, 1), count - n_limited
+    n_unlimited = count - n_limited
     if not n_unlimited:
         untouched, worst = math.nan, math.nan
-    return (loss / max(count, 1), out_sdr / n_limited, in_sdr / n_limited,
+    if not n_limited:  # e.g. a set of unlimited items only (benchmarks/score_validation.py)
+        out_sdr, in_sdr = math.nan, math.nan
+    return (loss / max(count, 1), out_sdr / max(n_limited, 1), in_sdr / max(n_limited, 1),
             untouched / max(n_unlimited, 1), worst)
 
 
@@ -450,8 +452,10 @@ def save_epoch(run, state, improved):
 def describe_valid(valid_loss, valid_sdr, input_sdr, untouched_sdr, untouched_worst=math.nan):
     """One line of validation scores (a run resumed from before the worst unlimited item was
     kept has no `untouched_worst` for its start weights)."""
-    return (f"valid loss {valid_loss:.3f}, valid SI-SDR {valid_sdr:.2f} dB (limited input "
-            f"{input_sdr:.2f} dB, {valid_sdr - input_sdr:+.2f} dB)"
+    return (f"valid loss {valid_loss:.3f}, "
+            + (f"valid SI-SDR {valid_sdr:.2f} dB (limited input {input_sdr:.2f} dB, "
+               f"{valid_sdr - input_sdr:+.2f} dB)" if not math.isnan(valid_sdr)
+               else "no limited items")
             + (f", unlimited items left at {untouched_sdr:.1f} dB"
                if not math.isnan(untouched_sdr) else "")
             + (f" (worst {untouched_worst:.1f} dB)" if not math.isnan(untouched_worst) else ""))

@@ -3,7 +3,7 @@ choice: how would each model rank if selection used a design it never trained on
 
     python benchmarks/score_validation.py --config delimit_real_wide [group.key=value ...] \
         --designs fast_limiter --models shipped=weight reference=weight_reference [--threads 2] \
-        [--invert_polarity]
+        [--invert_polarity] [--bass_alone [HZ]]
 
 Prints, per design and model, what a training run logs for an epoch: the validation loss, the
 SI-SDR gained on the limited excerpts, and SI-SDR(output, input) on those left unlimited. The
@@ -11,6 +11,9 @@ validation songs and the limiter settings are the run's own (its song or stem fo
 a model's line matches the `start weights` line of a run that starts from it. With
 --invert_polarity, each model is also scored on the same items with their polarity inverted
 (input and target): a limiter's gain depends on |x| alone, so a de-limiter should score alike.
+With --bass_alone, each model is also scored on the targets' bass alone (below HZ, default 150),
+left unlimited at -14 LUFS (dataloader.BassAlone): how much it changes bass that no limiter
+touched, the do-no-harm set's worst case.
 """
 import argparse
 import os
@@ -21,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import main_ddp  # noqa: E402
 from benchmarks.run_eval import parse_models  # noqa: E402
-from dataloader import InvertedPolarity, build_datasets  # noqa: E402
+from dataloader import BassAlone, InvertedPolarity, build_datasets  # noqa: E402
 from models import load_pretrained  # noqa: E402
 from utils.errors import DelimitError  # noqa: E402
 from utils.training.config import load_config  # noqa: E402
@@ -60,6 +63,9 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER")
     parser.add_argument("--invert_polarity", action="store_true",
                         help="also score the items with their polarity inverted")
+    parser.add_argument("--bass_alone", type=float, nargs="?", const=150.0, default=None,
+                        metavar="HZ", help="also score the targets' bass alone (below HZ, "
+                        "default 150), unlimited")
     args = parser.parse_args(argv)
     models = parse_models(args.models, "score_validation")
     try:
@@ -68,6 +74,9 @@ def main(argv=None):
             versions = {design: valid}
             if args.invert_polarity:
                 versions[f"{design}, inverted"] = InvertedPolarity(valid)
+            if args.bass_alone:
+                versions[f"{design}, bass alone below {args.bass_alone:g} Hz"] = BassAlone(
+                    valid, args.bass_alone)
             for label, items in versions.items():
                 for name, model in loaded.items():
                     scores = main_ddp.validate(model, items, criterion, ctx)

@@ -27,8 +27,10 @@ from dataloader.songs import (
 from dataloader.valid import ValidDataset
 from utils.audio import MODEL_RATE
 from utils.data.mixing import split_songs
+from utils.limiters.training import split_bands
+from utils.loudness import gain_between, integrated_loudness
 
-__all__ = ["InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset",
+__all__ = ["BassAlone", "InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset",
            "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
            "song_cache_dir", "source_weights", "split_songs"]
 
@@ -46,6 +48,30 @@ class InvertedPolarity(torch.utils.data.Dataset):
     def __getitem__(self, index):
         limited, target, name = self.items[index]
         return -limited, -target, name
+
+
+class BassAlone(torch.utils.data.Dataset):
+    """A validation set's targets reduced to their bass (below crossover_hz, split_bands' low
+    band) at target_lufs, each an unlimited item (input = target). The do-no-harm set's worst
+    excerpt is a bass passage whose level pulses, which the validation's unlimited items, whole
+    mixes, do not show: this scores how much a model changes bass that no limiter touched.
+    Targets whose bass is under -60 LUFS (no bass) are left out."""
+
+    def __init__(self, items, crossover_hz=150.0, target_lufs=-14.0):
+        self.items = []
+        for index in range(len(items)):
+            _, target, name = items[index]
+            bass = split_bands(target.numpy(), MODEL_RATE, [crossover_hz])[0]
+            lufs = integrated_loudness(bass, MODEL_RATE)
+            if np.isfinite(lufs) and lufs > -60.0:
+                bass = torch.from_numpy((bass * gain_between(lufs, target_lufs)).astype(np.float32))
+                self.items.append((bass, bass, f"{name} bass"))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
 
 
 class WeightedSources(torch.utils.data.Dataset):
@@ -119,6 +145,7 @@ def build_datasets(cfg):
                                  unlimited_prob=data["unlimited_prob"], seed=seed,
                                  bass_only_prob=data["bass_only_prob"],
                                  bass_only_hz=tuple(data["bass_only_hz"]),
+                                 bass_only_unlimited_prob=data["bass_only_unlimited_prob"],
                                  **premastering, **limits))
         shares.append(weights["songs"])
         seconds = data["valid_max_seconds"] or VALID_EXCERPT_SECONDS

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dataloader import (
+    BassAlone,
     InvertedPolarity,
     MusdbXLTrainDataset,
     OnTheFlyDataset,
@@ -186,6 +187,25 @@ def test_inverted_polarity_negates_input_and_target_of_each_item():
     for (limited, target, name), (neg_limited, neg_target, neg_name) in zip(items, inverted):
         assert torch.equal(neg_limited, -limited) and torch.equal(neg_target, -target)
         assert neg_name == name
+
+
+def test_bass_alone_keeps_the_bass_of_each_target_unlimited_at_minus_14_lufs():
+    t = np.arange(SR) / SR
+    bass = 0.3 * np.sin(2 * np.pi * 60.0 * t)
+    treble = 0.3 * np.sin(2 * np.pi * 3000.0 * t)
+    mix = torch.from_numpy(np.stack([bass + treble, bass + treble]).astype(np.float32))
+    no_bass = torch.from_numpy(np.stack([treble, treble]).astype(np.float32))
+    items = [(0.5 * mix, mix, "song#0"), (0.5 * no_bass, no_bass, "song#1")]
+    alone = BassAlone(items, crossover_hz=150.0)
+    assert len(alone) == 1  # the target without bass is left out
+    limited, target, name = alone[0]
+    assert torch.equal(limited, target) and name == "song#0 bass"
+    assert integrated_loudness(target.numpy(), SR) == pytest.approx(-14.0, abs=0.05)
+    # the 3 kHz tone is gone, the 60 Hz one kept: the target is a scaled 60 Hz sine
+    middle = target[0, SR // 4: 3 * SR // 4].numpy()
+    reference = bass[SR // 4: 3 * SR // 4]
+    scale = np.dot(middle, reference) / np.dot(reference, reference)
+    assert np.abs(middle - scale * reference).max() < 0.01 * np.abs(middle).max()
 
 
 def test_valid_both_polarities_appends_each_items_inverted_copy(stems):

@@ -285,16 +285,20 @@ def test_song_training_starts_from_init_weights_then_resumes_its_own_run(stems, 
     # did not validate with
     capsys.readouterr()
     assert score_validation.main(["--config=smoke", *song_run, "--designs", "fast_limiter",
-                                  "maximizer", "--invert_polarity", "--models",
+                                  "maximizer", "--invert_polarity", "--bass_alone", "--models",
                                   f"a={checkpoint_dir(str(tmp_path / 'a'))}"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 6
     assert lines[0] == f"fast_limiter | a | {main_ddp.describe_valid(*state['start_valid'])}"
     assert lines[1].startswith("fast_limiter, inverted | a | ")  # this small model is not
     assert lines[1].split(" | ")[2] != lines[0].split(" | ")[2]  # polarity-invariant
-    assert lines[2].startswith("maximizer | a | ") and lines[2] != lines[0].replace(
+    # the bass alone of the same targets, every item unlimited
+    assert lines[2].startswith("fast_limiter, bass alone below 150 Hz | a | ")
+    assert "no limited items, unlimited items left at" in lines[2]
+    assert lines[3].startswith("maximizer | a | ") and lines[3] != lines[0].replace(
         "fast_limiter", "maximizer")
-    assert lines[3].startswith("maximizer, inverted | a | ")
+    assert lines[4].startswith("maximizer, inverted | a | ")
+    assert lines[5].startswith("maximizer, bass alone below 150 Hz | a | ")
     for key, value in first.state_dict().items():  # started from init_weights
         torch.testing.assert_close(second.state_dict()[key], value, atol=1e-6, rtol=0)
     assert all(-30.0 <= v < 0 for v in state["valid_loss_history"])  # the cap bounds it
@@ -346,3 +350,9 @@ def test_validation_scores_the_mean_and_the_worst_unlimited_item():
     assert "unlimited" not in main_ddp.describe_valid(*scores)
     assert main_ddp.describe_valid(-20.0, 20.0, 19.0, 49.5, 43.9).endswith(
         "unlimited items left at 49.5 dB (worst 43.9 dB)")
+    # with no limited item, the limited SI-SDRs are nan and the line says so
+    scores = main_ddp.validate(AddNoise(), items[1:], lambda e, t: torch.tensor(0.0), ctx)
+    assert math.isnan(scores[1]) and math.isnan(scores[2])
+    assert scores[4] == pytest.approx(worst)
+    line = main_ddp.describe_valid(*scores)
+    assert "no limited items, unlimited items left at" in line and "SI-SDR" not in line
