@@ -135,9 +135,10 @@ class SongDataset(torch.utils.data.Dataset):
             target_lufs_std) clipped to 3 std, one of `designs`, or unlimited with
             probability unlimited_prob. With probability bass_only_prob the window is first
             replaced by its bass (utils.limiters.training.low_band, a crossover drawn from
-            bass_only_hz). With probability premaster_prob the window is then mastered
-            (utils.limiters.training.premaster: one of `designs` to U(premaster_lufs) LUFS) and
-            stands for the original from then on;
+            bass_only_hz; kept when above -40 LUFS), left unlimited with probability
+            bass_only_unlimited_prob (None: unlimited_prob). With probability premaster_prob
+            the window is then mastered (utils.limiters.training.premaster: one of `designs` to
+            U(premaster_lufs) LUFS) and stands for the original from then on;
         target: the augmented (perhaps bass-only, perhaps mastered) window normalised to
             target_loudnorm_lufs.
     Near-silent windows (below -40 LUFS) are redrawn. Item i is a function of (seed, epoch, i).
@@ -152,7 +153,7 @@ class SongDataset(torch.utils.data.Dataset):
                  target_lufs_mean=-8.0, target_lufs_std=1.5, designs=("maximizer",),
                  limiter_variety="wide", unlimited_prob=0.15, premaster_prob=0.0,
                  premaster_lufs=(-13.0, -7.0), bass_only_prob=0.0, bass_only_hz=(80.0, 250.0),
-                 seed=777):
+                 bass_only_unlimited_prob=None, seed=777):
         self.n_samples = int(round(seq_dur * MODEL_RATE))
         self.songs = [s for s in songs if cache.frames[s] >= self.n_samples]
         if not self.songs:
@@ -170,6 +171,7 @@ class SongDataset(torch.utils.data.Dataset):
         self.premaster_lufs = tuple(premaster_lufs)
         self.bass_only_prob = bass_only_prob
         self.bass_only_hz = tuple(bass_only_hz)
+        self.bass_only_unlimited_prob = bass_only_unlimited_prob
         self.seed = seed
         self.epoch = 0
 
@@ -193,18 +195,21 @@ class SongDataset(torch.utils.data.Dataset):
                 break
         else:
             raise DelimitError(f"{self.cache.cache_root}: 20 near-silent windows in a row")
+        unlimited_prob = self.unlimited_prob
         if self.bass_only_prob and rng.random() < self.bass_only_prob:
             bass = low_band(window, MODEL_RATE, rng, self.bass_only_hz)
             bass_lufs = integrated_loudness(bass, MODEL_RATE)
-            if bass_lufs > -60.0:  # a window with no bass keeps its whole mix
+            if bass_lufs > -40.0:  # a window with next to no bass keeps its whole mix
                 window, lufs = bass, bass_lufs
+                if self.bass_only_unlimited_prob is not None:
+                    unlimited_prob = self.bass_only_unlimited_prob
         if self.premaster_prob and rng.random() < self.premaster_prob:
             window, lufs = premaster(window, MODEL_RATE, rng, self.designs, self.limiter_variety,
                                      self.premaster_lufs)
         mean, std = self.target_lufs
         target_lufs = float(np.clip(rng.normal(mean, std), mean - 3 * std, mean + 3 * std))
         limited = limit_for_training(window, MODEL_RATE, rng, target_lufs, self.designs,
-                                     self.limiter_variety, self.unlimited_prob)
+                                     self.limiter_variety, unlimited_prob)
         target = window * np.float32(gain_between(lufs, self.target_loudnorm_lufs))
         return _tensor(limited), _tensor(target)
 

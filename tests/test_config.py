@@ -55,6 +55,8 @@ def test_overrides_are_parsed_as_yaml_values():
     ("data_params.bass_only_prob=1.5", r"data_params.bass_only_prob: must be in \[0, 1\]"),
     ("data_params.bass_only_hz=[250,80]", "data_params.bass_only_hz: two positive"),
     ("data_params.bass_only_hz=[0,80]", "data_params.bass_only_hz: two positive"),
+    ("data_params.bass_only_unlimited_prob=-0.1",
+     r"data_params.bass_only_unlimited_prob: must be in \[0, 1\] or null"),
     ("hyperparams.lr_factors={'TCN[': 10}", "hyperparams.lr_factors: 'TCN\\[' is not a regex"),
     ("hyperparams.lr_factors={TCN: 0}", "the factor of 'TCN' must be a positive number"),
     ("hyperparams.lr_factors={TCN: fast}", "the factor of 'TCN' must be a positive number"),

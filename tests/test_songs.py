@@ -138,6 +138,24 @@ def test_bass_only_song_items_are_the_windows_bass_limited_or_not(cache):
         cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=1.0, bass_only_prob=0.0)[5]))
 
 
+def test_bass_windows_take_their_own_unlimited_share(cache):
+    songs = ["a.wav", "album/b.flac"]
+    # whole windows always limited, bass windows never: each item is one or the other
+    dataset = SongDataset(cache, songs, seq_dur=1.0, items_per_song=30, unlimited_prob=0.0,
+                          bass_only_prob=0.5, bass_only_hz=(100.0, 150.0),
+                          bass_only_unlimited_prob=1.0, target_lufs_mean=-8.0,
+                          target_lufs_std=0.0)
+    kinds = set()
+    for index in range(12):
+        limited, target = (a.double().numpy() for a in dataset[index])
+        gain = np.dot(limited.ravel(), target.ravel()) / np.dot(target.ravel(), target.ravel())
+        untouched = np.abs(limited - gain * target).max() < 1e-5
+        bass_alone = high_share_db(target) < -60.0
+        assert untouched == bass_alone
+        kinds.add(bass_alone)
+    assert kinds == {True, False}
+
+
 def test_premastered_song_items_have_the_mastered_window_as_their_target(cache, monkeypatch):
     import dataloader.songs as songs_module
 

@@ -143,6 +143,8 @@ SCHEMA = {
         # crossover drawn from U(bass_only_hz) in log; utils.limiters.training.low_band)
         "bass_only_prob": (NUM, 0.0),
         "bass_only_hz": (list, [80.0, 250.0]),
+        # project: the share of those bass windows left unlimited (null: unlimited_prob)
+        "bass_only_unlimited_prob": (OPT_NUM, None),
         # project: probability of inverting a training item's polarity (input and target)
         "random_polarity": (NUM, 0.0),
         # project: validate on every item and on its polarity-inverted copy
@@ -334,6 +336,9 @@ def validate(config):
                 "bass_only_prob"):
         if not 0.0 <= config["data_params"][key] <= 1.0:
             raise DelimitError(f"data_params.{key}: must be in [0, 1]")
+    bass_unlimited = config["data_params"]["bass_only_unlimited_prob"]
+    if bass_unlimited is not None and not 0.0 <= bass_unlimited <= 1.0:
+        raise DelimitError("data_params.bass_only_unlimited_prob: must be in [0, 1] or null")
     _check_range(config["data_params"], "premaster_lufs", lambda v: v < 0,
                  "two negative loudnesses [low, high] in LUFS")
     _check_range(config["data_params"], "bass_only_hz", lambda v: v > 0,
