@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from prepro.make_stems import render_song
 from utils.audio import read_audio, write_audio
+from utils.errors import DelimitError
 from utils.evaluation import metrics
 from utils.limiters.maximizer import maximize_to_loudness
 
@@ -58,9 +59,13 @@ def main(argv=None):
         write_audio(args.output, limited_mix(), SAMPLE_RATE, subtype="PCM_16")
         print(f"wrote {args.output}")
         return 0
+    try:
+        limited, _ = read_audio(DEFAULT_PATH)
+        output, rate = read_audio(args.check)
+    except DelimitError as err:  # a missing or unreadable file: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     reference = unlimited_mix()
-    limited, _ = read_audio(DEFAULT_PATH)
-    output, rate = read_audio(args.check)
     if rate != SAMPLE_RATE or output.shape != reference.shape:
         print(f"error: {args.check}: expected {reference.shape} at {SAMPLE_RATE} Hz",
               file=sys.stderr)

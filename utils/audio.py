@@ -75,7 +75,9 @@ class AudioReader:
         try:
             self._file = sf.SoundFile(path)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            raise UnreadableAudio(path, _reason(err)) from err
+            # libsndfile says "System error." for a missing file
+            reason = "no such file" if not os.path.exists(path) else _reason(err)
+            raise UnreadableAudio(path, reason) from err
         self.sample_rate = self._file.samplerate
         self.channels = self._file.channels
         self.declared_frames = self._file.frames
