@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from prepro import make_example
 from utils.audio import read_audio, write_audio
