@@ -13,7 +13,7 @@ a model's line matches the `start weights` line of a run that starts from it. Wi
 (input and target): a limiter's gain depends on |x| alone, so a de-limiter should score alike.
 With --bass_alone, each model is also scored on the targets' bass alone (below HZ, default 150),
 left unlimited at -14 LUFS (dataloader.BassAlone): how much it changes bass that no limiter
-touched, the do-no-harm set's worst case.
+touched (it does not rank models as the do-no-harm set's worst excerpt, a bass passage, does).
 """
 import argparse
 import os

@@ -30,8 +30,8 @@ from utils.data.mixing import split_songs
 from utils.limiters.training import split_bands
 from utils.loudness import gain_between, integrated_loudness
 
-__all__ = ["BassAlone", "InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset", "SongDataset",
-           "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
+__all__ = ["BassAlone", "InvertedPolarity", "MusdbXLTrainDataset", "OnTheFlyDataset",
+           "SongDataset", "SongValidDataset", "ValidDataset", "WeightedSources", "build_datasets",
            "song_cache_dir", "source_weights", "split_songs"]
 
 
@@ -55,7 +55,8 @@ class BassAlone(torch.utils.data.Dataset):
     band) at target_lufs, each an unlimited item (input = target). The do-no-harm set's worst
     excerpt is a bass passage whose level pulses, which the validation's unlimited items, whole
     mixes, do not show: this scores how much a model changes bass that no limiter touched.
-    Targets whose bass is under -60 LUFS (no bass) are left out."""
+    Measured on six models, it does not rank them as that excerpt does (docs/experiments.md):
+    a diagnostic, not a stand-in for it. Targets whose bass is under -60 LUFS are left out."""
 
     def __init__(self, items, crossover_hz=150.0, target_lufs=-14.0):
         self.items = []
