@@ -55,7 +55,7 @@ class BassAlone(torch.utils.data.Dataset):
     band) at target_lufs, each an unlimited item (input = target). The do-no-harm set's worst
     excerpt is a bass passage whose level pulses, which the validation's unlimited items, whole
     mixes, do not show: this scores how much a model changes bass that no limiter touched.
-    Measured on six models, it does not rank them as that excerpt does (docs/experiments.md):
+    Measured on seven models, it does not rank them as that excerpt does (docs/experiments.md):
     a diagnostic, not a stand-in for it. Targets whose bass is under -60 LUFS are left out."""
 
     def __init__(self, items, crossover_hz=150.0, target_lufs=-14.0):
