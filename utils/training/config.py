@@ -333,12 +333,11 @@ def validate(config):
     if config["data_params"]["valid_limiter_designs"] is not None:
         check_designs(config["data_params"]["valid_limiter_designs"])
     for key in ("unlimited_prob", "random_polarity", "mix_bus_prob", "premaster_prob",
-                "bass_only_prob"):
-        if not 0.0 <= config["data_params"][key] <= 1.0:
-            raise DelimitError(f"data_params.{key}: must be in [0, 1]")
-    bass_unlimited = config["data_params"]["bass_only_unlimited_prob"]
-    if bass_unlimited is not None and not 0.0 <= bass_unlimited <= 1.0:
-        raise DelimitError("data_params.bass_only_unlimited_prob: must be in [0, 1] or null")
+                "bass_only_prob", "bass_only_unlimited_prob"):
+        value = config["data_params"][key]
+        if value is not None and not 0.0 <= value <= 1.0:
+            nullable = " or null" if SCHEMA["data_params"][key][0] is OPT_NUM else ""
+            raise DelimitError(f"data_params.{key}: must be in [0, 1]{nullable}")
     _check_range(config["data_params"], "premaster_lufs", lambda v: v < 0,
                  "two negative loudnesses [low, high] in LUFS")
     _check_range(config["data_params"], "bass_only_hz", lambda v: v > 0,
