@@ -11,9 +11,10 @@ validation songs and the limiter settings are the run's own (its song or stem fo
 a model's line matches the `start weights` line of a run that starts from it. With
 --invert_polarity, each model is also scored on the same items with their polarity inverted
 (input and target): a limiter's gain depends on |x| alone, so a de-limiter should score alike.
-With --bass_alone, each model is also scored on the targets' bass alone (below HZ, default 150),
-left unlimited at -14 LUFS (dataloader.BassAlone): how much it changes bass that no limiter
-touched (it does not rank models as the do-no-harm set's worst excerpt, a bass passage, does).
+With --bass_alone, each model is also scored, once (every design limits the same targets), on
+the targets' bass alone (below HZ, default 150), left unlimited at -14 LUFS
+(dataloader.BassAlone): how much it changes bass that no limiter touched (it does not rank
+models as the do-no-harm set's worst excerpt, a bass passage, does).
 """
 import argparse
 import os
@@ -70,12 +71,12 @@ def main(argv=None):
     models = parse_models(args.models, "score_validation")
     try:
         loaded = {name: load_pretrained(folder)[0] for name, folder in models.items()}
-        for design, valid, criterion, ctx in validation_sets(args):
+        for number, (design, valid, criterion, ctx) in enumerate(validation_sets(args)):
             versions = {design: valid}
             if args.invert_polarity:
                 versions[f"{design}, inverted"] = InvertedPolarity(valid)
-            if args.bass_alone:
-                versions[f"{design}, bass alone below {args.bass_alone:g} Hz"] = BassAlone(
+            if args.bass_alone and number == 0:  # every design limits the same targets
+                versions[f"bass alone below {args.bass_alone:g} Hz"] = BassAlone(
                     valid, args.bass_alone)
             for label, items in versions.items():
                 for name, model in loaded.items():
